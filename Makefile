@@ -1,0 +1,70 @@
+# rotator: build, run, test, benchmark. See README.md.
+
+CC       ?= gcc
+BUILD    ?= build
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+PKGS     := libh2o-evloop libjwt jansson libargon2 sqlite3 uuid openssl
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -DROTATOR_VERSION='"$(VERSION)"' \
+            -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
+            -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Isrc -I$(BUILD)/gen
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+
+CORE_SRC := $(filter-out src/main.c,$(wildcard src/*/*.c))
+GEN_SRC  := $(BUILD)/gen/sqlite_migrations.c
+MIGRATIONS := $(sort $(wildcard src/store/migrations/sqlite/*.sql))
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/sqlite_migrations.o
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all build run test unit e2e bench deps format format-check clean
+
+all: build
+build: $(BUILD)/rotator
+
+deps:
+	./scripts/install-deps.sh
+
+$(BUILD)/rotator: $(BUILD)/src/main.o $(CORE_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -c -o $@ $<
+
+$(GEN_SRC): scripts/embed-sql.sh $(MIGRATIONS)
+	@mkdir -p $(dir $@)
+	./scripts/embed-sql.sh sqlite_migrations $(MIGRATIONS) > $@
+
+$(BUILD)/gen/sqlite_migrations.o: $(GEN_SRC)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $^ $(LDLIBS) -lcmocka
+
+# `make run`: install what is missing, build, and serve on 127.0.0.1:8080 with var/rotator.db.
+run: deps build
+	@mkdir -p var
+	$(BUILD)/rotator serve
+
+# `make test`: unit tests, then the end-to-end suite against the real binary.
+test: deps build $(UNIT_BIN)
+	./tests/run.sh
+
+unit: $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do $$t || exit 1; done
+
+bench: deps build
+	./bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/unit/*.[ch]')
+
+format-check:
+	@clang-format --dry-run --Werror $$(git ls-files 'src/*.[ch]' 'tests/unit/*.[ch]')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,57 @@
+/* Logins, refreshes and the check every authenticated request goes through.
+ *
+ * The check (auth_authenticate) is the hot path: it verifies the JWT and asks the in-memory
+ * revocation state, and never touches the database. */
+#ifndef ROTATOR_AUTH_H
+#define ROTATOR_AUTH_H
+
+#include <stdint.h>
+
+#include "core/keys.h"
+#include "core/revstate.h"
+#include "core/token.h"
+#include "store/store.h"
+
+struct auth_settings {
+    const struct signing_key *key;
+    int64_t access_ttl;
+    int64_t refresh_ttl;
+};
+
+struct auth_tokens {
+    char *access; /* malloc'd; auth_tokens_clear() frees it */
+    char refresh[TOKEN_REFRESH_LEN];
+    int64_t expires_in;
+};
+
+struct principal {
+    struct access_claims claims;
+    uint8_t user[REVSTATE_ID_LEN];
+    uint8_t session[REVSTATE_ID_LEN];
+};
+
+enum auth_result {
+    AUTH_OK,
+    AUTH_DENIED,      /* 401: bad credentials or a token that is no longer good */
+    AUTH_UNAVAILABLE, /* 503: the database cannot answer right now */
+    AUTH_ERROR,       /* 500: a fault of rotator itself */
+};
+
+/* Call once before serving; `settings` must outlive the server. */
+void auth_configure(const struct auth_settings *settings);
+
+enum auth_result auth_login(struct store *st, const char *email, const char *password,
+                            const char *user_agent, const char *ip, struct auth_tokens *out);
+
+enum auth_result auth_refresh(struct store *st, const char *refresh_token,
+                              struct auth_tokens *out);
+
+enum auth_result auth_authenticate(const char *access_token, struct principal *out);
+
+/* Revokes one session (logout, or DELETE of a session); `owner` restricts it to that user. */
+enum store_result auth_end_session(struct store *st, const char *session_id, const char *owner,
+                                   const char *reason);
+
+void auth_tokens_clear(struct auth_tokens *tokens);
+
+#endif

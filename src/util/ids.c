@@ -1,0 +1,22 @@
+#include "util/ids.h"
+
+#include <string.h>
+
+#include <uuid/uuid.h>
+
+void
+ids_new(char out[IDS_TEXT_LEN])
+{
+    uuid_t id;
+
+    uuid_generate_random(id);
+    uuid_unparse_lower(id, out);
+}
+
+int
+ids_parse(const char *text, uint8_t out[16])
+{
+    if (strnlen(text, IDS_TEXT_LEN) != IDS_TEXT_LEN - 1)
+        return -1;
+    return uuid_parse(text, out) == 0 ? 0 : -1;
+}
