@@ -105,8 +105,7 @@ make_database_directory(const char *url)
 {
     char dir[1024];
 
-    if (store_url_directory(url, dir, sizeof(dir)) == 0 && mkdir(dir, 0700) != 0 &&
-        errno != EEXIST)
+    if (store_url_directory(url, dir, sizeof(dir)) == 0 && mkdir(dir, 0700) != 0 && errno != EEXIST)
         log_warning("main", "cannot create %s: %s", dir, strerror(errno));
 }
 
@@ -185,8 +184,7 @@ cmd_user_add(const struct args *a)
     enum store_result r;
     int rc = 1;
 
-    if (a->email == NULL || !text_email_plausible(a->email) ||
-        strlen(a->email) > LIMIT_EMAIL_MAX) {
+    if (a->email == NULL || !text_email_plausible(a->email) || strlen(a->email) > LIMIT_EMAIL_MAX) {
         fprintf(stderr, "rotator: user add needs --email with an email address\n");
         return 2;
     }
@@ -256,12 +254,10 @@ static int
 cmd_serve(const struct args *a)
 {
     static struct signing_key key;
-    struct server_settings server = {.listen = a->cfg.listen,
-                                     .database_url = a->cfg.database,
-                                     .threads = (int)a->cfg.threads};
-    struct auth_settings auth = {.key = &key,
-                                 .access_ttl = a->cfg.access_ttl,
-                                 .refresh_ttl = a->cfg.refresh_ttl};
+    struct server_settings server = {
+        .listen = a->cfg.listen, .database_url = a->cfg.database, .threads = (int)a->cfg.threads};
+    struct auth_settings auth = {
+        .key = &key, .access_ttl = a->cfg.access_ttl, .refresh_ttl = a->cfg.refresh_ttl};
     struct store *st = open_migrated_store(&a->cfg);
     int rc = 1;
 

@@ -48,9 +48,9 @@ api_register(struct call *c)
     if (body == NULL)
         return;
     email = call_string_field(c, body, "email", 3, LIMIT_EMAIL_MAX);
-    password = email ? call_string_field(c, body, "password", LIMIT_PASSWORD_MIN,
-                                         LIMIT_PASSWORD_MAX)
-                     : NULL;
+    password = email
+                   ? call_string_field(c, body, "password", LIMIT_PASSWORD_MIN, LIMIT_PASSWORD_MAX)
+                   : NULL;
     if (password == NULL)
         goto out;
     if (!text_email_plausible(email)) {
@@ -144,8 +144,7 @@ api_logout(struct call *c)
 {
     const char *sid = c->principal.claims.sid;
 
-    reply_session_ended(c, sid, auth_end_session(c->store, sid, c->principal.claims.sub,
-                                                 "logout"));
+    reply_session_ended(c, sid, auth_end_session(c->store, sid, c->principal.claims.sub, "logout"));
 }
 
 void
@@ -157,9 +156,9 @@ api_session_delete(struct call *c)
         reply_error(c, 400, "session id must be a UUID");
         return;
     }
-    reply_session_ended(c, c->param, auth_end_session(c->store, c->param,
-                                                      c->principal.claims.sub,
-                                                      "session deleted"));
+    reply_session_ended(
+        c, c->param,
+        auth_end_session(c->store, c->param, c->principal.claims.sub, "session deleted"));
 }
 
 void
@@ -174,8 +173,8 @@ api_me(struct call *c)
     }
     reply_json(c, 200,
                json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", u.id, "email", u.email, "role",
-                         u.admin ? "admin" : "user", "token_version",
-                         (json_int_t)u.token_version, "created_at", api_time(u.created_at)));
+                         u.admin ? "admin" : "user", "token_version", (json_int_t)u.token_version,
+                         "created_at", api_time(u.created_at)));
 }
 
 void
@@ -203,9 +202,9 @@ api_change_password(struct call *c)
     if (body == NULL)
         return;
     current = call_string_field(c, body, "current_password", 1, LIMIT_PASSWORD_MAX);
-    fresh = current ? call_string_field(c, body, "new_password", LIMIT_PASSWORD_MIN,
-                                        LIMIT_PASSWORD_MAX)
-                    : NULL;
+    fresh = current
+                ? call_string_field(c, body, "new_password", LIMIT_PASSWORD_MIN, LIMIT_PASSWORD_MAX)
+                : NULL;
     if (fresh == NULL)
         goto out;
 

@@ -41,9 +41,8 @@ event_json(const struct rotation_event *e)
                      e->type == ROTATION_GLOBAL ? "GLOBAL" : "USER", "user_id",
                      api_optional_string(e->user_id), "old_version", (json_int_t)e->old_version,
                      "new_version", (json_int_t)e->new_version, "tokens_revoked",
-                     (json_int_t)e->tokens_revoked, "users_affected",
-                     (json_int_t)e->users_affected, "reason", e->reason, "initiated_by",
-                     e->initiated_by, "grace_period_minutes",
+                     (json_int_t)e->tokens_revoked, "users_affected", (json_int_t)e->users_affected,
+                     "reason", e->reason, "initiated_by", e->initiated_by, "grace_period_minutes",
                      e->grace_minutes >= 0 ? json_integer(e->grace_minutes) : json_null(),
                      "rotated_at", api_time(e->rotated_at));
 }
@@ -140,8 +139,7 @@ api_rotate_global(struct call *c)
 
     if (body == NULL)
         return;
-    reason = call_string_field(c, body, "reason", LIMIT_GLOBAL_REASON_MIN,
-                               LIMIT_GLOBAL_REASON_MAX);
+    reason = call_string_field(c, body, "reason", LIMIT_GLOBAL_REASON_MIN, LIMIT_GLOBAL_REASON_MAX);
     if (reason == NULL || grace_minutes(c, body, &grace) != 0)
         goto out;
     if ((r = initiator(c, by, sizeof(by))) != STORE_OK) {
@@ -197,8 +195,8 @@ api_events(struct call *c)
     int64_t total = 0;
     enum store_result r;
 
-    if (call_query_int(c, "limit", LIMIT_EVENTS_PAGE_DEFAULT, 1, LIMIT_EVENTS_PAGE_MAX,
-                       &limit) != 0 ||
+    if (call_query_int(c, "limit", LIMIT_EVENTS_PAGE_DEFAULT, 1, LIMIT_EVENTS_PAGE_MAX, &limit) !=
+            0 ||
         call_query_int(c, "offset", 0, 0, INT32_MAX, &offset) != 0)
         return;
     events = json_array();

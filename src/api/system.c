@@ -8,12 +8,14 @@ api_health(struct call *c)
     enum store_result r = c->store->ops->ping(c->store);
 
     if (r == STORE_OK)
-        reply_json(c, 200, json_pack("{s:s, s:s, s:s}", "status", "healthy", "database", "ok",
-                                     "backend", c->store->ops->name));
+        reply_json(c, 200,
+                   json_pack("{s:s, s:s, s:s}", "status", "healthy", "database", "ok", "backend",
+                             c->store->ops->name));
     else
-        reply_json(c, 503, json_pack("{s:s, s:s, s:s, s:s}", "status", "unhealthy", "database",
-                                     store_result_text(r), "backend", c->store->ops->name,
-                                     "detail", "database unavailable"));
+        reply_json(c, 503,
+                   json_pack("{s:s, s:s, s:s, s:s}", "status", "unhealthy", "database",
+                             store_result_text(r), "backend", c->store->ops->name, "detail",
+                             "database unavailable"));
 }
 
 void

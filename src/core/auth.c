@@ -153,8 +153,7 @@ auth_authenticate(const char *access_token, struct principal *out)
         log_debug("auth", "access token refused: %s", token_status_text(status));
         return AUTH_DENIED;
     }
-    if (ids_parse(out->claims.sub, out->user) != 0 ||
-        ids_parse(out->claims.sid, out->session) != 0)
+    if (ids_parse(out->claims.sub, out->user) != 0 || ids_parse(out->claims.sid, out->session) != 0)
         return AUTH_DENIED;
 
     verdict = revstate_check(out->user, out->session, out->claims.ver, out->claims.gver, now);

@@ -43,8 +43,7 @@ void auth_configure(const struct auth_settings *settings);
 enum auth_result auth_login(struct store *st, const char *email, const char *password,
                             const char *user_agent, const char *ip, struct auth_tokens *out);
 
-enum auth_result auth_refresh(struct store *st, const char *refresh_token,
-                              struct auth_tokens *out);
+enum auth_result auth_refresh(struct store *st, const char *refresh_token, struct auth_tokens *out);
 
 enum auth_result auth_authenticate(const char *access_token, struct principal *out);
 

@@ -41,8 +41,9 @@ generate_key_file(const char *path, char *err, size_t errlen)
         unlink(path);
         goto out;
     }
-    log_warning("keys", "generated a new 256-bit signing key in %s (mode 0600); keep it secret "
-                        "and back it up with the database",
+    log_warning("keys",
+                "generated a new 256-bit signing key in %s (mode 0600); keep it secret "
+                "and back it up with the database",
                 path);
     rc = 0;
 out:

@@ -59,11 +59,13 @@ revstate_destroy(void)
     struct session_entry *s, *stmp;
 
     pthread_rwlock_wrlock(&state.lock);
-    HASH_ITER(hh, state.users, u, utmp) {
+    HASH_ITER(hh, state.users, u, utmp)
+    {
         HASH_DEL(state.users, u);
         free(u);
     }
-    HASH_ITER(hh, state.sessions, s, stmp) {
+    HASH_ITER(hh, state.sessions, s, stmp)
+    {
         HASH_DEL(state.sessions, s);
         free(s);
     }
@@ -115,7 +117,8 @@ prune_sessions_locked(int64_t now)
 {
     struct session_entry *s, *tmp;
 
-    HASH_ITER(hh, state.sessions, s, tmp) {
+    HASH_ITER(hh, state.sessions, s, tmp)
+    {
         if (s->revoked_at + state.access_ttl < now) {
             HASH_DEL(state.sessions, s);
             free(s);

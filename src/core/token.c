@@ -44,8 +44,7 @@ token_issue_access(const struct signing_key *key, const struct access_claims *cl
         jwt_add_grant(jwt, "role", claims->admin ? "admin" : "user") ||
         jwt_add_grant_int(jwt, "ver", claims->ver) ||
         jwt_add_grant_int(jwt, "gver", claims->gver) ||
-        jwt_add_grant_int(jwt, "iat", claims->iat) ||
-        jwt_add_grant_int(jwt, "exp", claims->exp) ||
+        jwt_add_grant_int(jwt, "iat", claims->iat) || jwt_add_grant_int(jwt, "exp", claims->exp) ||
         jwt_set_alg(jwt, JWT_ALG_HS256, key->bytes, (int)key->len))
         goto out;
     out = jwt_encode_str(jwt);

@@ -35,8 +35,8 @@ enum token_status {
 char *token_issue_access(const struct signing_key *key, const struct access_claims *claims);
 
 /* Checks signature, algorithm, claim types and expiry against `now`. Fills `out` when valid. */
-enum token_status token_verify_access(const struct signing_key *key, const char *token,
-                                      int64_t now, struct access_claims *out);
+enum token_status token_verify_access(const struct signing_key *key, const char *token, int64_t now,
+                                      struct access_claims *out);
 
 const char *token_status_text(enum token_status status);
 

@@ -43,8 +43,7 @@ const char *call_string_field(struct call *c, json_t *body, const char *name, si
 
 /* Reads an integer query parameter; `fallback` when absent. Answers 400/422 and returns -1 on
  * failure. */
-int call_query_int(struct call *c, const char *name, long fallback, long min, long max,
-                   long *out);
+int call_query_int(struct call *c, const char *name, long fallback, long min, long max, long *out);
 
 /* The value of a request header, NUL-terminated in the request pool, or NULL. */
 const char *call_header(struct call *c, const h2o_token_t *token, size_t max_len);

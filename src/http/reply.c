@@ -174,8 +174,7 @@ query_value(struct call *c, const char *name, char *out, size_t outlen)
         const char *amp = memchr(q, '&', (size_t)(end - q));
         const char *stop = amp ? amp : end;
 
-        if ((size_t)(stop - q) > name_len && memcmp(q, name, name_len) == 0 &&
-            q[name_len] == '=') {
+        if ((size_t)(stop - q) > name_len && memcmp(q, name, name_len) == 0 && q[name_len] == '=') {
             snprintf(out, outlen, "%.*s", (int)(stop - q - (long)name_len - 1), q + name_len + 1);
             return 1;
         }
@@ -202,8 +201,7 @@ call_query_int(struct call *c, const char *name, long fallback, long min, long m
         return -1;
     }
     if (value < min || value > max) {
-        snprintf(detail, sizeof(detail), "query parameter '%s' must be %ld to %ld", name, min,
-                 max);
+        snprintf(detail, sizeof(detail), "query parameter '%s' must be %ld to %ld", name, min, max);
         reply_error(c, 422, detail);
         return -1;
     }

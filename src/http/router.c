@@ -4,8 +4,7 @@
 
 /* Matches `path` against `pattern`; copies the "{}" segment, if any, into `param`. */
 static int
-path_matches(const char *pattern, const char *path, size_t path_len, char *param,
-             size_t param_size)
+path_matches(const char *pattern, const char *path, size_t path_len, char *param, size_t param_size)
 {
     const char *end = path + path_len;
 

@@ -90,8 +90,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SESSION_TOUCH] = "UPDATE sessions SET last_used_at = ?1, expires_at = ?2 WHERE id = ?3",
     [S_SESSION_REVOKE] = "UPDATE sessions SET revoked_at = ?1, revoke_reason = ?2 "
                          "WHERE id = ?3 AND revoked_at IS NULL AND (?4 IS NULL OR user_id = ?4)",
-    [S_SESSIONS_LIST] = "SELECT " SESSION_COLUMNS " " ACTIVE_FROM "WHERE s.user_id = :user AND "
-                        ACTIVE_SESSION " ORDER BY s.last_used_at DESC, s.id LIMIT :limit",
+    [S_SESSIONS_LIST] =
+        "SELECT " SESSION_COLUMNS " " ACTIVE_FROM "WHERE s.user_id = :user AND " ACTIVE_SESSION
+        " ORDER BY s.last_used_at DESC, s.id LIMIT :limit",
     [S_COUNT_ACTIVE] =
         "SELECT count(*), count(DISTINCT s.user_id) " ACTIVE_FROM "WHERE " ACTIVE_SESSION,
     [S_COUNT_ACTIVE_USER] = "SELECT count(*), count(DISTINCT s.user_id) " ACTIVE_FROM
@@ -274,8 +275,7 @@ read_event(sqlite3_stmt *p, struct rotation_event *e)
     e->users_affected = sqlite3_column_int64(p, 6);
     copy_column(p, 7, e->reason, sizeof(e->reason));
     copy_column(p, 8, e->initiated_by, sizeof(e->initiated_by));
-    e->grace_minutes =
-        sqlite3_column_type(p, 9) == SQLITE_NULL ? -1 : sqlite3_column_int(p, 9);
+    e->grace_minutes = sqlite3_column_type(p, 9) == SQLITE_NULL ? -1 : sqlite3_column_int(p, 9);
     e->rotated_at = sqlite3_column_int64(p, 10);
 }
 
@@ -715,8 +715,7 @@ count_active(struct sqlite_store *s, const char *user_id, int64_t now, int64_t *
     if (p == NULL)
         return STORE_ERROR;
     if (user_id != NULL)
-        sqlite3_bind_text(p, sqlite3_bind_parameter_index(p, ":user"), user_id, -1,
-                          SQLITE_STATIC);
+        sqlite3_bind_text(p, sqlite3_bind_parameter_index(p, ":user"), user_id, -1, SQLITE_STATIC);
     bind_now(p, now);
     rc = sqlite3_step(p);
     if (rc == SQLITE_ROW) {
@@ -879,8 +878,8 @@ sqlite_security_config(struct store *st, struct security_config *out)
 }
 
 static enum store_result
-sqlite_events_list(struct store *st, int64_t limit, int64_t offset, store_event_fn each,
-                   void *arg, int64_t *total)
+sqlite_events_list(struct store *st, int64_t limit, int64_t offset, store_event_fn each, void *arg,
+                   int64_t *total)
 {
     struct sqlite_store *s = to_sqlite(st);
     struct rotation_event *e = malloc(sizeof(*e));

@@ -44,8 +44,8 @@ static const struct setting settings[] = {
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
 static int
-apply(struct config *cfg, const struct setting *s, const char *value, const char *source,
-      char *err, size_t errlen)
+apply(struct config *cfg, const struct setting *s, const char *value, const char *source, char *err,
+      size_t errlen)
 {
     char *field = (char *)cfg + s->offset;
     char *end;

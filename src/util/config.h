@@ -22,8 +22,7 @@ int config_from_env(struct config *cfg, char *err, size_t errlen);
 
 /* Applies one flag by its long name ("listen", ...). Returns 0, 1 when `name` is not a
  * setting, or -1 with a message in `err` when the value is bad. */
-int config_set(struct config *cfg, const char *name, const char *value, char *err,
-               size_t errlen);
+int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen);
 
 /* Writes the settings table for --help. */
 void config_print_help(FILE *out);

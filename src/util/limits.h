@@ -7,11 +7,11 @@
 /* h2o's own ceiling, above ours, so that our JSON 413 answers all but absurd uploads. */
 #define LIMIT_BODY_BYTES_HARD (1024 * 1024)
 
-#define LIMIT_EMAIL_MAX        254
-#define LIMIT_PASSWORD_MIN     8
-#define LIMIT_PASSWORD_MAX     128
-#define LIMIT_TOKEN_MAX        2048 /* an access or refresh token as presented */
-#define LIMIT_USER_AGENT_MAX   256
+#define LIMIT_EMAIL_MAX      254
+#define LIMIT_PASSWORD_MIN   8
+#define LIMIT_PASSWORD_MAX   128
+#define LIMIT_TOKEN_MAX      2048 /* an access or refresh token as presented */
+#define LIMIT_USER_AGENT_MAX 256
 
 #define LIMIT_USER_REASON_MIN   10
 #define LIMIT_USER_REASON_MAX   500
