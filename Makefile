@@ -26,22 +26,27 @@ deps:
 	./scripts/install-deps.sh
 
 $(BUILD)/rotator: $(BUILD)/src/main.o $(CORE_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(wildcard src/*/*.h)
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(GEN_SRC): scripts/embed-sql.sh $(MIGRATIONS)
 	@mkdir -p $(dir $@)
-	./scripts/embed-sql.sh sqlite_migrations $(MIGRATIONS) > $@
+	@echo "  GEN     $@"
+	@./scripts/embed-sql.sh sqlite_migrations $(MIGRATIONS) > $@
 
 $(BUILD)/gen/sqlite_migrations.o: $(GEN_SRC)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $^ $(LDLIBS) -lcmocka
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -MMD -MP -Itests/unit -o $@ $< $(CORE_OBJ) $(LDLIBS) -lcmocka
 
 # `make run`: install what is missing, build, and serve on 127.0.0.1:8080 with var/rotator.db.
 run: deps build

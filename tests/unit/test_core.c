@@ -12,6 +12,7 @@
 #include "core/password.h"
 #include "core/revstate.h"
 #include "core/token.h"
+#include "core/token_cache.h"
 
 static const uint8_t USER_A[16] = {1};
 static const uint8_t USER_B[16] = {2};
@@ -181,11 +182,43 @@ test_access_token_garbage(void **unused)
 
     (void)unused;
     for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++)
-        assert_int_not_equal(token_verify_access(test_key(), samples[i], 1000, &out),
-                             TOKEN_VALID);
+        assert_int_not_equal(token_verify_access(test_key(), samples[i], 1000, &out), TOKEN_VALID);
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     assert_int_equal(token_verify_access(test_key(), big, 1000, &out), TOKEN_MALFORMED);
+}
+
+/* Any change to the signed text, or a second encoding of the same bytes, breaks the check. */
+static void
+test_access_token_tampering(void **unused)
+{
+    struct access_claims out;
+    char *token = token_issue_access(test_key(), &CLAIMS);
+    char *dot = strchr(token, '.');
+    size_t len = strlen(token);
+
+    (void)unused;
+    dot[3] ^= 1; /* a bit of the payload */
+    assert_int_equal(token_verify_access(test_key(), token, 1000, &out), TOKEN_BAD_SIGNATURE);
+    dot[3] ^= 1;
+    token[len - 1] = token[len - 1] == 'A' ? 'B' : 'A'; /* a bit of the signature */
+    assert_int_equal(token_verify_access(test_key(), token, 1000, &out), TOKEN_BAD_SIGNATURE);
+    free(token);
+}
+
+static void
+test_token_cache(void **unused)
+{
+    struct access_claims out;
+    const char *token = "aaa.bbb.ccc";
+
+    (void)unused;
+    assert_false(token_cache_get(token, strlen(token), &out));
+    token_cache_put(token, strlen(token), &CLAIMS);
+    assert_true(token_cache_get(token, strlen(token), &out));
+    assert_string_equal(out.sid, CLAIMS.sid);
+    /* Same signature, other payload: a miss, never the cached claims. */
+    assert_false(token_cache_get("aab.bbb.ccc", 11, &out));
 }
 
 static void
@@ -231,6 +264,8 @@ main(void)
         cmocka_unit_test(test_access_token_wrong_key),
         cmocka_unit_test(test_access_token_other_algorithm_refused),
         cmocka_unit_test(test_access_token_garbage),
+        cmocka_unit_test(test_access_token_tampering),
+        cmocka_unit_test(test_token_cache),
         cmocka_unit_test(test_refresh_tokens),
         cmocka_unit_test(test_password_hash_and_verify),
     };

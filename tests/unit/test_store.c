@@ -267,12 +267,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_schema_has_config_row, fresh_database,
-                                        close_database),
+        cmocka_unit_test_setup_teardown(test_schema_has_config_row, fresh_database, close_database),
         cmocka_unit_test_setup_teardown(test_duplicate_email_conflicts, fresh_database,
                                         close_database),
-        cmocka_unit_test_setup_teardown(test_global_rotation_counts_active_sessions,
-                                        fresh_database, close_database),
+        cmocka_unit_test_setup_teardown(test_global_rotation_counts_active_sessions, fresh_database,
+                                        close_database),
         cmocka_unit_test_setup_teardown(test_refresh_reuse_revokes_session, fresh_database,
                                         close_database),
         cmocka_unit_test_setup_teardown(test_parallel_rotations_lose_nothing, fresh_database,

@@ -57,9 +57,9 @@ test_router(void **unused)
     assert_int_equal(match("POST", "/api/v1/thing", &r, param), ROUTER_NO_PATH);
     assert_int_equal(match("POST", "/api/v1/thingss", &r, param), ROUTER_NO_PATH);
     /* A segment longer than the caller's buffer does not match rather than overflow. */
-    assert_int_equal(match("DELETE", "/api/v1/things/0123456789012345678901234567890123456789",
-                           &r, param),
-                     ROUTER_NO_PATH);
+    assert_int_equal(
+        match("DELETE", "/api/v1/things/0123456789012345678901234567890123456789", &r, param),
+        ROUTER_NO_PATH);
 }
 
 static void
