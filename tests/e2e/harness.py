@@ -5,7 +5,7 @@ port, with a fresh database, the test clock enabled and one admin account
 (admin@example.com) created beforehand with `rotator user add --admin`.
 
 Environment knobs:
-  ROTATOR_BIN                     binary to test (default: <repo>/build/rotator)
+  ROTATOR_BIN                     the binary (default <repo>/build/rotator)
   ROTATOR_E2E_DATABASE_FACTORY    shell command run once per test class with
                                   the class's temporary directory as $1; the
                                   first line it prints is the ROTATOR_DATABASE
@@ -15,8 +15,9 @@ Environment knobs:
                                   caller must hand over an empty database
   neither set                     sqlite:<class temp dir>/rotator.db
 
-Whenever the database is not SQLite the harness sets ROTATOR_JWT_KEY_FILE to
-<class temp dir>/jwt.key, since there is no database directory to put it in.
+Whenever the database is not SQLite the harness writes a key to
+<class temp dir>/jwt.key and passes it as ROTATOR_JWT_KEY_FILE, since the
+server only makes a key of its own beside a SQLite file.
 """
 
 import atexit
@@ -35,7 +36,7 @@ import unittest
 import urllib.error
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -212,6 +213,8 @@ class RotatorServer:
 
     def setup(self):
         """Creates the admin account, then starts serving."""
+        if not self.db_url.startswith("sqlite:"):
+            self._write_key_file()
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         result = subprocess.run(
@@ -224,6 +227,12 @@ class RotatorServer:
                 f"rotator user add failed ({result.returncode}): "
                 f"{result.stdout}{result.stderr}")
         self.start()
+
+    def _write_key_file(self):
+        fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                     0o600)
+        with os.fdopen(fd, "wb") as key:
+            key.write(os.urandom(32))
 
     def start(self):
         if self.port is None:
@@ -433,6 +442,23 @@ class RotatorTestCase(unittest.TestCase):
         challenge = resp.headers.get("WWW-Authenticate") or ""
         self.assertTrue(challenge.startswith("Bearer"),
                         f"{msg} WWW-Authenticate={challenge!r}".strip())
+
+    def assertFields(self, body, names, msg=""):
+        """`body` is a JSON object with at least the documented `names`.
+
+        Extra fields are allowed: clients must ignore what they don't know.
+        """
+        self.assertIsInstance(body, dict, msg)
+        missing = set(names) - set(body)
+        self.assertFalse(missing, f"{msg} missing {sorted(missing)} in "
+                                  f"{body!r}".strip())
+
+    def assertNoSecrets(self, body, password):
+        """No password (or hash of one) leaks into a response."""
+        self.assertNotIn(password, json.dumps(body))
+        for name in body:
+            self.assertNotIn("password", name.lower())
+            self.assertNotIn("hash", name.lower())
 
     def assertInt(self, value, msg=""):
         self.assertTrue(type(value) is int, f"{msg} {value!r} is not an int")

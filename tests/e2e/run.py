@@ -24,45 +24,52 @@ _result = None  # the running LineResult, for the watchdog
 
 
 class LineResult(unittest.TextTestResult):
-    """Prints `name ... ok|FAIL|ERROR|skipped` with the time each test took."""
+    """Prints `name ... verdict (time)` once per test, subtests included."""
 
     def __init__(self, *args, **kwargs):
         global _result
         super().__init__(*args, **kwargs)
+        self.verdicts = {}  # test id -> "ok" | "FAIL" | "ERROR" | "skipped"
+        self.class_errors = []  # failing setUpClass / tearDownClass
         _result = self
 
     def startTest(self, test):
-        self._started = time.monotonic()
         super().startTest(test)
+        self._started = time.monotonic()
+        self._verdict = "ok"
 
-    def _line(self, test, verdict):
-        took = time.monotonic() - getattr(self, "_started", time.monotonic())
-        self.stream.writeln(f"{test.id()} ... {verdict} ({took:.2f} s)")
+    def stopTest(self, test):
+        super().stopTest(test)
+        took = time.monotonic() - self._started
+        self.verdicts[test.id()] = self._verdict.split()[0].rstrip(":")
+        self.stream.writeln(f"{test.id()} ... {self._verdict} ({took:.2f} s)")
         self.stream.flush()
 
-    def addSuccess(self, test):
-        unittest.TestResult.addSuccess(self, test)
-        self._line(test, "ok")
-
     def addFailure(self, test, err):
-        unittest.TestResult.addFailure(self, test, err)
-        self._line(test, "FAIL")
+        super().addFailure(test, err)
+        self._verdict = "FAIL"
 
     def addError(self, test, err):
-        unittest.TestResult.addError(self, test, err)
-        self._line(test, "ERROR")
+        super().addError(test, err)
+        if isinstance(test, unittest.suite._ErrorHolder):
+            self.class_errors.append(test.description)
+            self.stream.writeln(f"{test.description} ... ERROR")
+        else:
+            self._verdict = "ERROR"
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None and self._verdict != "ERROR":
+            failed = issubclass(err[0], test.failureException)
+            self._verdict = "FAIL" if failed else "ERROR"
 
     def addSkip(self, test, reason):
-        unittest.TestResult.addSkip(self, test, reason)
-        self._line(test, f"skipped: {reason}")
-
-    def addExpectedFailure(self, test, err):
-        unittest.TestResult.addExpectedFailure(self, test, err)
-        self._line(test, "expected failure")
+        super().addSkip(test, reason)
+        self._verdict = f"skipped: {reason}"
 
     def addUnexpectedSuccess(self, test):
-        unittest.TestResult.addUnexpectedSuccess(self, test)
-        self._line(test, "unexpected success")
+        super().addUnexpectedSuccess(test)
+        self._verdict = "FAIL (unexpected success)"
 
 
 def iter_tests(suite):
@@ -123,7 +130,7 @@ def start_watchdog(seconds):
         stop_all_servers()
         passed = failed = 0
         if _result is not None:
-            passed, failed = tally(_result, _result.testsRun)
+            passed, failed = tally(_result, len(_result.verdicts))
         print(f"e2e: {passed} passed, {failed + 1} failed", flush=True)
         os._exit(1)
 
@@ -133,22 +140,18 @@ def start_watchdog(seconds):
 
 
 def tally(result, total):
-    """(passed, failed), where a failed setUpClass fails each of its tests.
+    """(passed, failed) over `total` tests.
 
-    unittest reports a failing setUpClass/tearDownClass as one error of a
-    placeholder that is not a test, and does not run that class's tests.
+    Tests that never ran because their class's setUpClass failed count as
+    failed, and so does a failing tearDownClass.
     """
-    placeholders = [t for t, _ in result.errors
-                    if isinstance(t, unittest.suite._ErrorHolder)]
-    in_setup = [t for t in placeholders
-                if t.description.startswith(("setUpClass", "setUpModule"))]
-    test_errors = len(result.errors) - len(placeholders)
-    unrun = total - result.testsRun
-    passed = (result.testsRun - len(result.failures) - test_errors
-              - len(result.skipped) - len(result.unexpectedSuccesses))
-    failed = (len(result.failures) + test_errors
-              + len(result.unexpectedSuccesses)
-              + len(placeholders) - len(in_setup) + unrun)
+    verdicts = list(result.verdicts.values())
+    passed = verdicts.count("ok")
+    unrun = total - len(verdicts)
+    in_teardown = [d for d in result.class_errors
+                   if not d.startswith(("setUpClass", "setUpModule"))]
+    failed = (verdicts.count("FAIL") + verdicts.count("ERROR") + unrun
+              + len(in_teardown))
     return passed, failed
 
 

@@ -38,13 +38,14 @@ class EventsTest(RotatorTestCase):
                                       global_reason).body
 
         page = self.events("?limit=3")
-        self.assertEqual(set(page), {"events", "total", "limit", "offset"})
+        self.assertFields(page, {"events", "total", "limit", "offset"})
         self.assertEqual((page["limit"], page["offset"]), (3, 0))
         newest = page["events"]
         self.assertEqual([e["reason"] for e in newest],
                          [global_reason, admin_reason, self_reason])
         for event in newest:
-            self.assertEqual(set(event), EVENT_KEYS)
+            self.assertFields(event, EVENT_KEYS)
+            self.assertUUID(event["id"], "ids are UUID v4 strings")
             self.assertTimestamp(event["rotated_at"])
         times = [parse_timestamp(e["rotated_at"]) for e in newest]
         self.assertEqual(times, sorted(times, reverse=True))
@@ -117,7 +118,7 @@ class ActiveSessionsTest(RotatorTestCase):
     def total_active(self, token):
         resp = self.req("GET", "/sessions/active", token=token)
         self.assertStatus(resp, 200)
-        self.assertEqual(set(resp.body), {"total_active"})
+        self.assertFields(resp.body, {"total_active"})
         self.assertInt(resp.body["total_active"])
         return resp.body["total_active"]
 

@@ -31,7 +31,7 @@ class GlobalRotationRulesTest(RotatorTestCase):
         resp = self.rotate_global(self.admin_token(), 0, REASON)
         self.assertStatus(resp, 200)
         body = resp.body
-        self.assertEqual(set(body), ROTATION_KEYS_GLOBAL)
+        self.assertFields(body, ROTATION_KEYS_GLOBAL)
         self.assertEqual(body["rotation_type"], "GLOBAL")
         self.assertEqual(body["old_version"], before)
         self.assertEqual(body["new_version"], before + 1)

@@ -13,7 +13,8 @@ class HealthAndRoutingTest(RotatorTestCase):
         """Monitors poll /health without a token and expect the DB state."""
         resp = self.req("GET", "/health")
         self.assertStatus(resp, 200)
-        self.assertEqual(resp.body, {"status": "healthy", "database": "ok"})
+        self.assertEqual(resp.body["status"], "healthy")
+        self.assertEqual(resp.body["database"], "ok")
 
     def test_unknown_route_is_404_with_json_detail(self):
         """Clients get a JSON 404 for paths the API does not have."""

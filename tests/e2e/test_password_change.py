@@ -20,10 +20,10 @@ class PasswordChangeTest(RotatorTestCase):
 
         resp = self.change(user.access, user.password, NEW_PASSWORD)
         self.assertStatus(resp, 200)
-        self.assertEqual(set(resp.body), {"detail", "rotation"})
+        self.assertFields(resp.body, {"detail", "rotation"})
         self.assertIsInstance(resp.body["detail"], str)
         rotation = resp.body["rotation"]
-        self.assertEqual(set(rotation), ROTATION_KEYS_USER)
+        self.assertFields(rotation, ROTATION_KEYS_USER)
         self.assertEqual(rotation["rotation_type"], "USER")
         self.assertEqual(rotation["user_id"], user.id)
         self.assertEqual(rotation["old_version"], version)

@@ -12,7 +12,7 @@ class SecurityConfigTest(RotatorTestCase):
     def config(self, token):
         resp = self.req("GET", "/token-rotation/security-config", token=token)
         self.assertStatus(resp, 200)
-        self.assertEqual(set(resp.body), SECURITY_CONFIG_KEYS)
+        self.assertFields(resp.body, SECURITY_CONFIG_KEYS)
         self.assertInt(resp.body["global_min_token_version"])
         self.assertTimestamp(resp.body["last_updated_at"])
         return resp.body

@@ -17,7 +17,7 @@ class SessionsTest(RotatorTestCase):
     def list_sessions(self, access_token):
         resp = self.req("GET", "/auth/sessions", token=access_token)
         self.assertStatus(resp, 200)
-        self.assertEqual(set(resp.body), {"sessions"})
+        self.assertFields(resp.body, {"sessions"})
         return resp.body["sessions"]
 
     def delete_session(self, session_id, access_token):
@@ -35,7 +35,7 @@ class SessionsTest(RotatorTestCase):
         self.assertEqual({s["id"] for s in sessions},
                          {sid(user.access), sid(phone["access_token"])})
         for session in sessions:
-            self.assertEqual(set(session), SESSION_KEYS)
+            self.assertFields(session, SESSION_KEYS)
             for name in ("created_at", "last_used_at", "expires_at"):
                 self.assertTimestamp(session[name], name)
             self.assertIs(session["current"],

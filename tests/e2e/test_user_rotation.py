@@ -16,7 +16,7 @@ class UserRotationTest(RotatorTestCase):
 
         resp = self.rotate_user(user.id, user.access, reason)
         self.assertStatus(resp, 200)
-        self.assertEqual(set(resp.body), ROTATION_KEYS_USER)
+        self.assertFields(resp.body, ROTATION_KEYS_USER)
         self.assertEqual(resp.body["rotation_type"], "USER")
         self.assertEqual(resp.body["user_id"], user.id)
         self.assertEqual(resp.body["old_version"], version)
