@@ -48,9 +48,7 @@ api_register(struct call *c)
     if (body == NULL)
         return;
     email = call_string_field(c, body, "email", 3, LIMIT_EMAIL_MAX);
-    password = email
-                   ? call_string_field(c, body, "password", LIMIT_PASSWORD_MIN, LIMIT_PASSWORD_MAX)
-                   : NULL;
+    password = email ? call_password_field(c, body, "password", LIMIT_PASSWORD_MIN) : NULL;
     if (password == NULL)
         goto out;
     if (!text_email_plausible(email)) {
@@ -92,7 +90,7 @@ api_login(struct call *c)
     if (body == NULL)
         return;
     email = call_string_field(c, body, "email", 1, LIMIT_EMAIL_MAX);
-    password = email ? call_string_field(c, body, "password", 1, LIMIT_PASSWORD_MAX) : NULL;
+    password = email ? call_password_field(c, body, "password", 1) : NULL;
     if (password == NULL)
         goto out;
 
@@ -201,10 +199,8 @@ api_change_password(struct call *c)
 
     if (body == NULL)
         return;
-    current = call_string_field(c, body, "current_password", 1, LIMIT_PASSWORD_MAX);
-    fresh = current
-                ? call_string_field(c, body, "new_password", LIMIT_PASSWORD_MIN, LIMIT_PASSWORD_MAX)
-                : NULL;
+    current = call_password_field(c, body, "current_password", 1);
+    fresh = current ? call_password_field(c, body, "new_password", LIMIT_PASSWORD_MIN) : NULL;
     if (fresh == NULL)
         goto out;
 

@@ -27,7 +27,9 @@ api_test_clock(struct call *c)
     if (body == NULL)
         return;
     advance = json_object_get(body, "advance_seconds");
-    if (!json_is_integer(advance) || json_integer_value(advance) < 0) {
+    if (advance != NULL && !json_is_integer(advance)) {
+        reply_error(c, 400, "field 'advance_seconds' must be an integer");
+    } else if (advance == NULL || json_integer_value(advance) < 0) {
         reply_error(c, 422, "field 'advance_seconds' must be a non-negative integer");
     } else {
         clock_advance(json_integer_value(advance));

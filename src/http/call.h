@@ -41,6 +41,9 @@ json_t *call_body_object(struct call *c);
 const char *call_string_field(struct call *c, json_t *body, const char *name, size_t min,
                               size_t max);
 
+/* The same for a password, whose length is counted in bytes: that is what the hash consumes. */
+const char *call_password_field(struct call *c, json_t *body, const char *name, size_t min);
+
 /* Reads an integer query parameter; `fallback` when absent. Answers 400/422 and returns -1 on
  * failure. */
 int call_query_int(struct call *c, const char *name, long fallback, long min, long max, long *out);

@@ -129,33 +129,55 @@ call_body_object(struct call *c)
     return root;
 }
 
-const char *
-call_string_field(struct call *c, json_t *body, const char *name, size_t min, size_t max)
+/* Checks that `body[name]` is a string without NUL bytes; answers 400 or 422 otherwise. */
+static const char *
+string_field(struct call *c, json_t *body, const char *name)
 {
     json_t *field = json_object_get(body, name);
     char detail[160];
-    const char *value;
-    size_t len;
 
     if (field == NULL || json_is_null(field)) {
         snprintf(detail, sizeof(detail), "field '%s' is required", name);
         reply_error(c, 422, detail);
         return NULL;
     }
-    if (!json_is_string(field)) {
+    if (!json_is_string(field) || strlen(json_string_value(field)) != json_string_length(field)) {
         snprintf(detail, sizeof(detail), "field '%s' must be a string", name);
         reply_error(c, 400, detail);
         return NULL;
     }
-    value = json_string_value(field);
-    len = text_utf8_length(value);
-    if (len < min || len > max || strlen(value) != json_string_length(field)) {
-        snprintf(detail, sizeof(detail), "field '%s' must be %zu to %zu characters", name, min,
-                 max);
-        reply_error(c, 422, detail);
-        return NULL;
-    }
-    return value;
+    return json_string_value(field);
+}
+
+static const char *
+check_length(struct call *c, const char *name, const char *value, size_t len, size_t min,
+             size_t max, const char *unit)
+{
+    char detail[160];
+
+    if (len >= min && len <= max)
+        return value;
+    snprintf(detail, sizeof(detail), "field '%s' must be %zu to %zu %s", name, min, max, unit);
+    reply_error(c, 422, detail);
+    return NULL;
+}
+
+const char *
+call_string_field(struct call *c, json_t *body, const char *name, size_t min, size_t max)
+{
+    const char *value = string_field(c, body, name);
+
+    return value ? check_length(c, name, value, text_utf8_length(value), min, max, "characters")
+                 : NULL;
+}
+
+const char *
+call_password_field(struct call *c, json_t *body, const char *name, size_t min)
+{
+    const char *value = string_field(c, body, name);
+
+    return value ? check_length(c, name, value, strlen(value), min, LIMIT_PASSWORD_MAX, "bytes")
+                 : NULL;
 }
 
 /* Finds `name` in the query string and copies its raw value. Returns 0 when absent. */
