@@ -59,31 +59,30 @@ mint_access(const struct session *s, int64_t now, struct auth_tokens *out)
     return out->access != NULL ? AUTH_OK : AUTH_ERROR;
 }
 
+bool
+auth_check_password(const struct user *user, const char *password)
+{
+    if (user == NULL) {
+        password_verify_dummy(password);
+        return false;
+    }
+    return password_verify(user->password_hash, password);
+}
+
 enum auth_result
-auth_login(struct store *st, const char *email, const char *password, const char *user_agent,
-           const char *ip, struct auth_tokens *out)
+auth_open_session(struct store *st, const struct user *user, const char *user_agent, const char *ip,
+                  struct auth_tokens *out)
 {
     uint8_t refresh_hash[TOKEN_HASH_LEN];
     struct session sess = {0};
-    struct user user;
     enum store_result r;
 
     memset(out, 0, sizeof(*out));
-    r = st->ops->user_by_email(st, email, &user);
-    if (r == STORE_NOT_FOUND) {
-        password_verify_dummy(password);
-        return AUTH_DENIED;
-    }
-    if (r != STORE_OK)
-        return from_store(r);
-    if (!password_verify(user.password_hash, password))
-        return AUTH_DENIED;
-
     if (token_new_refresh(out->refresh, refresh_hash) != 0)
         return AUTH_ERROR;
     ids_new(sess.id);
-    memcpy(sess.user_id, user.id, sizeof(sess.user_id));
-    sess.admin = user.admin;
+    memcpy(sess.user_id, user->id, sizeof(sess.user_id));
+    sess.admin = user->admin;
     sess.created_at = clock_now();
     snprintf(sess.user_agent, sizeof(sess.user_agent), "%s", user_agent ? user_agent : "");
     snprintf(sess.ip, sizeof(sess.ip), "%s", ip ? ip : "");
@@ -92,7 +91,7 @@ auth_login(struct store *st, const char *email, const char *password, const char
         auth_tokens_clear(out);
         return from_store(r);
     }
-    log_info("auth", "login: user_id=%s session_id=%s", user.id, sess.id);
+    log_info("auth", "login: user_id=%s session_id=%s", user->id, sess.id);
     return mint_access(&sess, sess.created_at, out);
 }
 

@@ -5,6 +5,7 @@
 #ifndef ROTATOR_AUTH_H
 #define ROTATOR_AUTH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/keys.h"
@@ -40,8 +41,13 @@ enum auth_result {
 /* Call once before serving; `settings` must outlive the server. */
 void auth_configure(const struct auth_settings *settings);
 
-enum auth_result auth_login(struct store *st, const char *email, const char *password,
-                            const char *user_agent, const char *ip, struct auth_tokens *out);
+/* Checks a password against `user`, or burns the same time when `user` is NULL (unknown
+ * email), so that timing does not tell the two apart. Slow on purpose: call it off the loop. */
+bool auth_check_password(const struct user *user, const char *password);
+
+/* Opens a session for a user whose password was checked, and mints its first tokens. */
+enum auth_result auth_open_session(struct store *st, const struct user *user,
+                                   const char *user_agent, const char *ip, struct auth_tokens *out);
 
 enum auth_result auth_refresh(struct store *st, const char *refresh_token, struct auth_tokens *out);
 

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http/offload.h"
 #include "util/limits.h"
 #include "util/log.h"
 
@@ -116,6 +117,7 @@ worker_main(void *arg)
     h2o_socket_t *sock;
 
     h2o_context_init(&w->ctx, loop, &server.config);
+    offload_attach(&w->ctx);
     w->accept.ctx = &w->ctx;
     w->accept.hosts = server.config.hosts;
     sock = h2o_evloop_socket_create(loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
@@ -128,6 +130,7 @@ worker_main(void *arg)
     /* Connections still open are dropped with the process; requests are short and the
      * clients of an auth service retry. */
     h2o_socket_read_stop(sock);
+    offload_detach(&w->ctx);
     return NULL;
 }
 
@@ -215,6 +218,10 @@ server_run(const struct server_settings *settings, server_dispatch_fn dispatch)
 
     if (prepare_workers(workers, settings->threads) != 0)
         goto out;
+    if (offload_start((int)sysconf(_SC_NPROCESSORS_ONLN)) != 0) {
+        log_error("server", "cannot start the password hashing threads");
+        goto out;
+    }
     for (; started < settings->threads; started++) {
         if (pthread_create(&workers[started].thread, NULL, worker_main, &workers[started]) != 0)
             goto out;
@@ -227,6 +234,7 @@ out:
     atomic_store(&server.stopping, true);
     for (int i = 0; i < started; i++)
         pthread_join(workers[i].thread, NULL);
+    offload_stop();
     release_workers(workers, settings->threads);
     free(workers);
     return rc;

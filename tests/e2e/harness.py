@@ -6,11 +6,11 @@ port, with a fresh database, the test clock enabled and one admin account
 
 Environment knobs:
   ROTATOR_BIN                     the binary (default <repo>/build/rotator)
-  ROTATOR_E2E_DATABASE_FACTORY    shell command run once per test class with
+  ROTATOR_E2E_DATABASE_FACTORY    shell command run once per test class, with
                                   the class's temporary directory as $1; the
                                   first line it prints is the ROTATOR_DATABASE
-                                  URL to use (e.g. a script that creates a
-                                  fresh PostgreSQL database per class)
+                                  URL to use (e.g. `make-pg-db "$1"`, a script
+                                  creating a fresh PostgreSQL database)
   ROTATOR_E2E_PG                  a libpq URI used as is by every class; the
                                   caller must hand over an empty database
   neither set                     sqlite:<class temp dir>/rotator.db
@@ -86,9 +86,9 @@ def database_url(tmpdir: Path) -> str:
     """The ROTATOR_DATABASE for one test class (see the module docstring)."""
     factory = os.environ.get("ROTATOR_E2E_DATABASE_FACTORY")
     if factory:
-        out = subprocess.run(["sh", "-c", factory + ' "$1"', "factory",
-                              str(tmpdir)], capture_output=True, text=True,
-                             check=True, timeout=60)
+        out = subprocess.run(["sh", "-c", factory, "factory", str(tmpdir)],
+                             capture_output=True, text=True, check=True,
+                             timeout=60)
         return out.stdout.splitlines()[0].strip()
     pg = os.environ.get("ROTATOR_E2E_PG")
     if pg:
@@ -116,12 +116,21 @@ class Response(NamedTuple):
     headers: object  # http.client.HTTPMessage, case-insensitive .get()
 
 
+LOOPBACK_URLS = ("http://127.0.0.1:", "http://[::1]:")
+
 # No proxy handler: every request must go straight to the loopback server.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def http_request(base_url, method, path, body=None, token=None, raw_body=None,
-                 headers=None) -> Response:
+                 headers=None, timeout=REQUEST_TIMEOUT) -> Response:
+    """One HTTP request; any status is returned, never raised.
+
+    `body` is sent as JSON, `raw_body` as given (bytes). The suite only ever
+    talks to the servers it started, on loopback.
+    """
+    if not base_url.startswith(LOOPBACK_URLS):
+        raise ValueError(f"refusing a non-loopback URL: {base_url}")
     data = raw_body
     if body is not None:
         data = json.dumps(body).encode()
@@ -135,7 +144,7 @@ def http_request(base_url, method, path, body=None, token=None, raw_body=None,
     request = urllib.request.Request(base_url + path, data=data,
                                      headers=all_headers, method=method)
     try:
-        with _opener.open(request, timeout=REQUEST_TIMEOUT) as resp:
+        with _opener.open(request, timeout=timeout) as resp:
             status, raw, resp_headers = resp.status, resp.read(), resp.headers
     except urllib.error.HTTPError as err:
         status, raw, resp_headers = err.code, err.read(), err.headers
@@ -250,11 +259,12 @@ class RotatorServer:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"rotator serve exited with "
-                                   f"{self.proc.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(f"rotator serve exited with code "
+                                   f"{self.proc.returncode}:\n"
+                                   f"{self.log_tail()}")
             try:
-                if http_request(self.base_url, "GET",
-                                API + "/health").status == 200:
+                if http_request(self.base_url, "GET", API + "/health",
+                                timeout=1).status == 200:
                     return
             except OSError:
                 pass
@@ -300,10 +310,10 @@ class RotatorServer:
 
 
 @atexit.register
-def stop_all_servers():
-    """Stops every server this process started and has not stopped yet."""
+def cleanup_all_servers():
+    """Stops the servers this process still runs and removes their files."""
     for server in list(_running_servers):
-        server.stop()
+        server.cleanup()
 
 
 # --------------------------------------------------------------------------
@@ -419,11 +429,11 @@ class RotatorTestCase(unittest.TestCase):
         whole seconds, so a check placed one second from a boundary could
         cross it if the wall clock ticks in between. We start the two steps
         early in a wall-clock second (the clock offset is whole seconds) so
-        that at least 0.2 s remain; this waits for alignment only, never for
-        time semantics.
+        that at least half a second remains for the check that follows; this
+        waits for alignment only, never for time semantics.
         """
         fraction = time.time() % 1
-        if fraction > 0.8:
+        if fraction > 0.5:
             time.sleep(1.01 - fraction)
         now = self.advance(0)
         delta = int((target - now).total_seconds())

@@ -126,8 +126,8 @@ def start_watchdog(seconds):
         print(f"watchdog: the run exceeded {seconds} s; stacks follow",
               flush=True)
         faulthandler.dump_traceback(file=sys.stdout, all_threads=True)
-        from harness import stop_all_servers
-        stop_all_servers()
+        from harness import cleanup_all_servers
+        cleanup_all_servers()
         passed = failed = 0
         if _result is not None:
             passed, failed = tally(_result, len(_result.verdicts))
