@@ -3,17 +3,21 @@
 CC       ?= gcc
 BUILD    ?= build
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
-PKGS     := libh2o-evloop libjwt jansson libargon2 sqlite3 uuid openssl
+PKGS     := libh2o-evloop libjwt jansson libargon2 sqlite3 uuid openssl libpq
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -DROTATOR_VERSION='"$(VERSION)"' \
             -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
-            -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Isrc -I$(BUILD)/gen
+            -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Isrc -I$(BUILD)/gen \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*/*.c))
-GEN_SRC  := $(BUILD)/gen/sqlite_migrations.c
-MIGRATIONS := $(sort $(wildcard src/store/migrations/sqlite/*.sql))
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/sqlite_migrations.o
+# Each backend's migrations, src/store/migrations/<backend>/NNN_name.sql, compiled in as the
+# array <backend>_migrations.
+BACKENDS := sqlite postgres
+GEN_SRC  := $(BACKENDS:%=$(BUILD)/gen/%_migrations.c)
+GEN_OBJ  := $(GEN_SRC:.c=.o)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(GEN_OBJ)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -34,12 +38,18 @@ $(BUILD)/%.o: %.c
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(GEN_SRC): scripts/embed-sql.sh $(MIGRATIONS)
+# Kept after the build, for reading.
+.SECONDARY: $(GEN_SRC)
+
+# Secondary expansion lets the prerequisites name the backend ($$*) of the file being made.
+.SECONDEXPANSION:
+$(BUILD)/gen/%_migrations.c: scripts/embed-sql.sh \
+                             $$(sort $$(wildcard src/store/migrations/$$*/*.sql))
 	@mkdir -p $(dir $@)
 	@echo "  GEN     $@"
-	@./scripts/embed-sql.sh sqlite_migrations $(MIGRATIONS) > $@
+	@./scripts/embed-sql.sh $*_migrations $(filter %.sql,$^) > $@
 
-$(BUILD)/gen/sqlite_migrations.o: $(GEN_SRC)
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -6,7 +6,7 @@ set -eu
 BUILD="gcc make pkg-config clang-format"
 LIBS="libh2o-evloop-dev libjwt-dev libjansson-dev libargon2-dev libsqlite3-dev
       libssl-dev uuid-dev uthash-dev libpq-dev"
-TEST="libcmocka-dev python3 postgresql-15 sqlite3 curl jq"
+TEST="libcmocka-dev python3 postgresql-15 postgresql-client-15 util-linux sqlite3 curl jq"
 BENCH="wrk nginx-light"
 
 missing=""

@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "core/auth.h"
+#include "core/housekeeping.h"
 #include "core/keys.h"
 #include "core/password.h"
 #include "core/rotation.h"
@@ -118,6 +119,9 @@ open_migrated_store(const struct config *cfg)
     int from = 0, to = 0;
 
     make_database_directory(cfg->database);
+    store_configure(&(struct store_options){.pool_size = (int)cfg->db_pool_size,
+                                            .max_overflow = (int)cfg->db_max_overflow,
+                                            .pool_timeout = (int)cfg->db_pool_timeout});
     if ((st = store_open(cfg->database, err, sizeof(err))) == NULL) {
         log_error("main", "%s", err);
         return NULL;
@@ -274,7 +278,10 @@ cmd_serve(const struct args *a)
                             "forward. Never run a real deployment like this.");
     api_enable_test_clock(a->cfg.test_clock);
     log_info("main", "rotator %s starting: database %s backend", ROTATOR_VERSION, st->ops->name);
+    if (housekeeping_start(a->cfg.database) != 0)
+        goto out;
     rc = server_run(&server, api_dispatch) == 0 ? 0 : 1;
+    housekeeping_stop();
 out:
     store_close(st);
     keys_wipe(&key);

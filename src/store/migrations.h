@@ -12,5 +12,6 @@ struct migration {
 };
 
 extern const struct migration sqlite_migrations[];
+extern const struct migration postgres_migrations[];
 
 #endif

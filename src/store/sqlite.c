@@ -9,12 +9,16 @@
 
 #include <sqlite3.h>
 
+#include "store/counts.h"
 #include "store/migrations.h"
 #include "store/store.h"
 #include "util/log.h"
 
 /* How long a writer waits for another writer before the request gets 503. */
 enum { BUSY_TIMEOUT_MS = 5000 };
+
+/* Expired sessions leave the live counts in batches of this many. */
+enum { SWEEP_BATCH = 1000 };
 
 /* A session is active when it is not revoked or expired and both of its generations still
  * hold. Needs `s` (sessions), `u` (its user), `c` (security_config) and the :now parameter. */
@@ -51,7 +55,6 @@ enum stmt_id {
     S_SESSION_TOUCH,
     S_SESSION_REVOKE,
     S_SESSIONS_LIST,
-    S_COUNT_ACTIVE,
     S_COUNT_ACTIVE_USER,
     S_CONFIG,
     S_CONFIG_UPDATE,
@@ -61,6 +64,13 @@ enum stmt_id {
     S_EVENTS_COUNT,
     S_LOAD_USERS,
     S_LOAD_REVOKED,
+    S_SLOTS_GET,
+    S_SLOTS_SET,
+    S_COUNTS_GET,
+    S_COUNTS_SET,
+    S_SESSION_UNCOUNT,
+    S_USER_UNCOUNT,
+    S_EXPIRED_COUNTED,
     S_COUNT
 };
 
@@ -75,8 +85,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ADMIN_EXISTS] = "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin')",
     [S_SESSION_INSERT] =
         "INSERT INTO sessions (id, user_id, user_version, global_version, created_at, "
-        "last_used_at, expires_at, user_agent, ip) "
-        "SELECT ?1, u.id, u.token_version, c.global_version, ?2, ?2, ?3, ?4, ?5 "
+        "last_used_at, expires_at, user_agent, ip, counted) "
+        "SELECT ?1, u.id, u.token_version, c.global_version, ?2, ?2, ?3, ?4, ?5, 1 "
         "FROM users u, security_config c WHERE u.id = ?6 "
         "RETURNING user_version, global_version",
     [S_REFRESH_INSERT] = "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, "
@@ -93,8 +103,6 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SESSIONS_LIST] =
         "SELECT " SESSION_COLUMNS " " ACTIVE_FROM "WHERE s.user_id = :user AND " ACTIVE_SESSION
         " ORDER BY s.last_used_at DESC, s.id LIMIT :limit",
-    [S_COUNT_ACTIVE] =
-        "SELECT count(*), count(DISTINCT s.user_id) " ACTIVE_FROM "WHERE " ACTIVE_SESSION,
     [S_COUNT_ACTIVE_USER] = "SELECT count(*), count(DISTINCT s.user_id) " ACTIVE_FROM
                             "WHERE s.user_id = :user AND " ACTIVE_SESSION,
     [S_CONFIG] = "SELECT global_version, grace_version, grace_ends_at, last_updated_at, "
@@ -114,6 +122,20 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_EVENTS_COUNT] = "SELECT count(*) FROM rotation_events",
     [S_LOAD_USERS] = "SELECT id, token_version FROM users WHERE token_version > 1",
     [S_LOAD_REVOKED] = "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ?1",
+    [S_SLOTS_GET] =
+        "SELECT slot0_gen, slot0_count, slot1_gen, slot1_count FROM users WHERE id = ?1",
+    [S_SLOTS_SET] = "UPDATE users SET slot0_gen = ?2, slot0_count = ?3, slot1_gen = ?4, "
+                    "slot1_count = ?5 WHERE id = ?1",
+    [S_COUNTS_GET] = "SELECT global_version, grace_version, grace_ends_at, cur_sessions, "
+                     "cur_users, grace_sessions, grace_users, both_users FROM security_config "
+                     "WHERE id = 1",
+    [S_COUNTS_SET] = "UPDATE security_config SET cur_sessions = ?1, cur_users = ?2, "
+                     "grace_sessions = ?3, grace_users = ?4, both_users = ?5 WHERE id = 1",
+    [S_SESSION_UNCOUNT] = "UPDATE sessions SET counted = 0 WHERE id = ?1 AND counted = 1 "
+                          "RETURNING user_id, global_version",
+    [S_USER_UNCOUNT] = "UPDATE sessions SET counted = 0 WHERE user_id = ?1 AND counted = 1",
+    [S_EXPIRED_COUNTED] = "SELECT id FROM sessions WHERE counted = 1 AND expires_at <= ?1 "
+                          "LIMIT ?2",
 };
 
 struct sqlite_store {
@@ -277,6 +299,191 @@ read_event(sqlite3_stmt *p, struct rotation_event *e)
     copy_column(p, 8, e->initiated_by, sizeof(e->initiated_by));
     e->grace_minutes = sqlite3_column_type(p, 9) == SQLITE_NULL ? -1 : sqlite3_column_int(p, 9);
     e->rotated_at = sqlite3_column_int64(p, 10);
+}
+
+/* ---- Live counts (see counts.h): read, change and write back in the caller's transaction */
+
+struct counts_state {
+    struct global_state g;
+    struct live_counts c;
+};
+
+static enum store_result
+read_counts(struct sqlite_store *s, struct counts_state *out)
+{
+    sqlite3_stmt *p = stmt(s, S_COUNTS_GET);
+    int rc;
+
+    if (p == NULL)
+        return STORE_ERROR;
+    rc = sqlite3_step(p);
+    if (rc == SQLITE_ROW) {
+        out->g = (struct global_state){sqlite3_column_int64(p, 0), sqlite3_column_int64(p, 1),
+                                       sqlite3_column_int64(p, 2)};
+        out->c = (struct live_counts){sqlite3_column_int64(p, 3), sqlite3_column_int64(p, 4),
+                                      sqlite3_column_int64(p, 5), sqlite3_column_int64(p, 6),
+                                      sqlite3_column_int64(p, 7)};
+    }
+    sqlite3_reset(p);
+    return rc == SQLITE_ROW ? STORE_OK : map_error(s, rc, "read live counts");
+}
+
+static enum store_result
+write_counts(struct sqlite_store *s, const struct live_counts *c)
+{
+    sqlite3_stmt *p = stmt(s, S_COUNTS_SET);
+
+    if (p == NULL)
+        return STORE_ERROR;
+    sqlite3_bind_int64(p, 1, c->cur_sessions);
+    sqlite3_bind_int64(p, 2, c->cur_users);
+    sqlite3_bind_int64(p, 3, c->grace_sessions);
+    sqlite3_bind_int64(p, 4, c->grace_users);
+    sqlite3_bind_int64(p, 5, c->both_users);
+    return run(s, p, "write live counts");
+}
+
+static enum store_result
+read_slots(struct sqlite_store *s, const char *user_id, struct user_slots *u)
+{
+    sqlite3_stmt *p = stmt(s, S_SLOTS_GET);
+    int rc;
+
+    if (p == NULL)
+        return STORE_ERROR;
+    sqlite3_bind_text(p, 1, user_id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(p);
+    if (rc == SQLITE_ROW) {
+        u->slot[0] = (struct gen_slot){sqlite3_column_int64(p, 0), sqlite3_column_int64(p, 1)};
+        u->slot[1] = (struct gen_slot){sqlite3_column_int64(p, 2), sqlite3_column_int64(p, 3)};
+    }
+    sqlite3_reset(p);
+    if (rc == SQLITE_DONE)
+        return STORE_NOT_FOUND;
+    return rc == SQLITE_ROW ? STORE_OK : map_error(s, rc, "read session slots");
+}
+
+static enum store_result
+write_slots(struct sqlite_store *s, const char *user_id, const struct user_slots *u)
+{
+    sqlite3_stmt *p = stmt(s, S_SLOTS_SET);
+
+    if (p == NULL)
+        return STORE_ERROR;
+    sqlite3_bind_text(p, 1, user_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(p, 2, u->slot[0].gen);
+    sqlite3_bind_int64(p, 3, u->slot[0].count);
+    sqlite3_bind_int64(p, 4, u->slot[1].gen);
+    sqlite3_bind_int64(p, 5, u->slot[1].count);
+    return run(s, p, "write session slots");
+}
+
+enum count_change { COUNT_ADDED, COUNT_REMOVED, COUNT_USER_CLEARED };
+
+/* Applies one change of a user's sessions to the live counts. `gen` is the global generation
+ * of the session removed (COUNT_REMOVED only). */
+static enum store_result
+change_counts(struct sqlite_store *s, const char *user_id, enum count_change change, int64_t gen,
+              int64_t now)
+{
+    struct counts_state cs;
+    struct user_slots u;
+    enum store_result r;
+
+    if ((r = read_counts(s, &cs)) != STORE_OK || (r = read_slots(s, user_id, &u)) != STORE_OK)
+        return r;
+    switch (change) {
+    case COUNT_ADDED:
+        counts_session_added(&cs.g, now, &u, &cs.c);
+        break;
+    case COUNT_REMOVED:
+        counts_session_removed(&cs.g, now, gen, &u, &cs.c);
+        break;
+    case COUNT_USER_CLEARED:
+        (void)counts_user_cleared(&cs.g, now, &u, &cs.c);
+        break;
+    }
+    if ((r = write_slots(s, user_id, &u)) != STORE_OK)
+        return r;
+    return write_counts(s, &cs.c);
+}
+
+/* Takes one session out of the live counts, if it is in them. */
+static enum store_result
+uncount_session(struct sqlite_store *s, const char *session_id, int64_t now)
+{
+    sqlite3_stmt *p = stmt(s, S_SESSION_UNCOUNT);
+    char user_id[TOKEN_UUID_LEN];
+    int64_t gen = 0;
+    int rc;
+
+    if (p == NULL)
+        return STORE_ERROR;
+    sqlite3_bind_text(p, 1, session_id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(p);
+    if (rc == SQLITE_ROW) {
+        copy_column(p, 0, user_id, sizeof(user_id));
+        gen = sqlite3_column_int64(p, 1);
+    }
+    sqlite3_reset(p);
+    if (rc == SQLITE_DONE)
+        return STORE_OK; /* not counted: nothing to do */
+    if (rc != SQLITE_ROW)
+        return map_error(s, rc, "uncount session");
+    return change_counts(s, user_id, COUNT_REMOVED, gen, now);
+}
+
+/* Takes up to SWEEP_BATCH expired sessions out of the live counts; `swept` says how many. */
+static enum store_result
+sweep_batch(struct sqlite_store *s, int64_t now, int *swept)
+{
+    static _Thread_local char ids[SWEEP_BATCH][TOKEN_UUID_LEN];
+    sqlite3_stmt *p = stmt(s, S_EXPIRED_COUNTED);
+    enum store_result r = STORE_OK;
+    int rc, n = 0;
+
+    if (p == NULL)
+        return STORE_ERROR;
+    sqlite3_bind_int64(p, 1, now);
+    sqlite3_bind_int(p, 2, SWEEP_BATCH);
+    while ((rc = sqlite3_step(p)) == SQLITE_ROW)
+        copy_column(p, 0, ids[n++], TOKEN_UUID_LEN);
+    sqlite3_reset(p);
+    if (rc != SQLITE_DONE)
+        return map_error(s, rc, "find expired sessions");
+    for (int i = 0; i < n && r == STORE_OK; i++)
+        r = uncount_session(s, ids[i], now);
+    *swept = n;
+    return r;
+}
+
+/* Sweeps every expired session still counted, so that the counts are exact at `now`. The
+ * housekeeping thread keeps this backlog to about a second's worth of expiries. */
+static enum store_result
+sweep_all(struct sqlite_store *s, int64_t now)
+{
+    enum store_result r;
+    int swept;
+
+    do {
+        r = sweep_batch(s, now, &swept);
+    } while (r == STORE_OK && swept == SWEEP_BATCH);
+    return r;
+}
+
+static enum store_result
+sqlite_sweep(struct store *st, int64_t now, int64_t *swept)
+{
+    struct sqlite_store *s = to_sqlite(st);
+    enum store_result r;
+    int n = 0;
+
+    if ((r = begin(s)) != STORE_OK)
+        return r;
+    if ((r = sweep_batch(s, now, &n)) != STORE_OK)
+        return rollback(s, r);
+    *swept = n;
+    return (r = commit(s)) == STORE_OK ? STORE_OK : rollback(s, r);
 }
 
 /* ---- Opening and migrating ---- */
@@ -544,7 +751,8 @@ sqlite_session_create(struct store *st, struct session *sess,
     if ((r = begin(s)) != STORE_OK)
         return r;
     if ((r = insert_session(s, sess)) != STORE_OK ||
-        (r = insert_refresh_token(s, refresh_hash, sess->id, sess->created_at, ttl)) != STORE_OK)
+        (r = insert_refresh_token(s, refresh_hash, sess->id, sess->created_at, ttl)) != STORE_OK ||
+        (r = change_counts(s, sess->user_id, COUNT_ADDED, 0, sess->created_at)) != STORE_OK)
         return rollback(s, r);
     return (r = commit(s)) == STORE_OK ? STORE_OK : rollback(s, r);
 }
@@ -566,6 +774,8 @@ revoke_session(struct sqlite_store *s, const char *session_id, const char *user_
     r = run(s, p, "revoke session");
     if (r == STORE_OK && sqlite3_changes(s->db) == 0)
         r = STORE_NOT_FOUND;
+    if (r == STORE_OK)
+        r = uncount_session(s, session_id, now);
     return r;
 }
 
@@ -679,7 +889,14 @@ static enum store_result
 sqlite_session_revoke(struct store *st, const char *session_id, const char *user_id, int64_t now,
                       const char *reason)
 {
-    return revoke_session(to_sqlite(st), session_id, user_id, now, reason);
+    struct sqlite_store *s = to_sqlite(st);
+    enum store_result r;
+
+    if ((r = begin(s)) != STORE_OK)
+        return r;
+    if ((r = revoke_session(s, session_id, user_id, now, reason)) != STORE_OK)
+        return rollback(s, r);
+    return (r = commit(s)) == STORE_OK ? STORE_OK : rollback(s, r);
 }
 
 static enum store_result
@@ -704,18 +921,17 @@ sqlite_sessions_list(struct store *st, const char *user_id, int64_t now, store_s
     return rc == SQLITE_DONE ? STORE_OK : map_error(s, rc, "list sessions");
 }
 
-/* Counts active sessions and their distinct users; `user_id` NULL counts everyone's. */
+/* Counts a user's active sessions (and 1 user, or 0), with one indexed query. */
 static enum store_result
 count_active(struct sqlite_store *s, const char *user_id, int64_t now, int64_t *sessions,
              int64_t *users)
 {
-    sqlite3_stmt *p = stmt(s, user_id ? S_COUNT_ACTIVE_USER : S_COUNT_ACTIVE);
+    sqlite3_stmt *p = stmt(s, S_COUNT_ACTIVE_USER);
     int rc;
 
     if (p == NULL)
         return STORE_ERROR;
-    if (user_id != NULL)
-        sqlite3_bind_text(p, sqlite3_bind_parameter_index(p, ":user"), user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p, sqlite3_bind_parameter_index(p, ":user"), user_id, -1, SQLITE_STATIC);
     bind_now(p, now);
     rc = sqlite3_step(p);
     if (rc == SQLITE_ROW) {
@@ -729,9 +945,17 @@ count_active(struct sqlite_store *s, const char *user_id, int64_t now, int64_t *
 static enum store_result
 sqlite_sessions_count_active(struct store *st, int64_t now, int64_t *out)
 {
+    struct sqlite_store *s = to_sqlite(st);
+    struct counts_state cs;
+    enum store_result r;
     int64_t users;
 
-    return count_active(to_sqlite(st), NULL, now, out, &users);
+    if ((r = begin(s)) != STORE_OK)
+        return r;
+    if ((r = sweep_all(s, now)) != STORE_OK || (r = read_counts(s, &cs)) != STORE_OK)
+        return rollback(s, r);
+    counts_active(&cs.g, now, &cs.c, out, &users);
+    return (r = commit(s)) == STORE_OK ? STORE_OK : rollback(s, r);
 }
 
 /* ---- Rotations and the audit trail ---- */
@@ -812,27 +1036,38 @@ bump_user(struct sqlite_store *s, const struct rotation_request *rq, struct rota
     sqlite3_reset(p);
     if (rc == SQLITE_DONE)
         return STORE_NOT_FOUND;
-    return rc == SQLITE_ROW ? STORE_OK : map_error(s, rc, "bump user version");
+    if (rc != SQLITE_ROW)
+        return map_error(s, rc, "bump user version");
+
+    /* Every session of the user is over: out of the live counts with them. */
+    if ((r = change_counts(s, rq->user_id, COUNT_USER_CLEARED, 0, rq->now)) != STORE_OK ||
+        (p = stmt(s, S_USER_UNCOUNT)) == NULL)
+        return r != STORE_OK ? r : STORE_ERROR;
+    sqlite3_bind_text(p, 1, rq->user_id, -1, SQLITE_STATIC);
+    return run(s, p, "uncount user sessions");
 }
 
 static enum store_result
 bump_global(struct sqlite_store *s, const struct rotation_request *rq, struct rotation_event *e)
 {
-    struct security_config cfg;
     struct global_state *next = &e->global_after;
+    struct counts_state cs;
     enum store_result r;
     sqlite3_stmt *p;
 
-    if ((r = read_config(s, &cfg)) != STORE_OK)
+    /* Everyone active is cut off, at once or when the window closes: the live counts say how
+     * many without a scan. */
+    if ((r = sweep_all(s, rq->now)) != STORE_OK || (r = read_counts(s, &cs)) != STORE_OK)
         return r;
-    r = count_active(s, NULL, rq->now, &e->tokens_revoked, &e->users_affected);
-    if (r != STORE_OK || (p = stmt(s, S_CONFIG_UPDATE)) == NULL)
+    counts_active(&cs.g, rq->now, &cs.c, &e->tokens_revoked, &e->users_affected);
+    counts_global_rotated(&cs.c);
+    if ((r = write_counts(s, &cs.c)) != STORE_OK || (p = stmt(s, S_CONFIG_UPDATE)) == NULL)
         return r != STORE_OK ? r : STORE_ERROR;
 
     /* Only the generation just retired gets a grace window; an older one still in its window
      * is cut off now, so a second rotation never extends the life of any token. */
-    e->old_version = cfg.global.version;
-    e->new_version = cfg.global.version + 1;
+    e->old_version = cs.g.version;
+    e->new_version = cs.g.version + 1;
     next->version = e->new_version;
     next->grace_version = rq->grace_minutes > 0 ? e->old_version : 0;
     next->grace_ends_at = rq->grace_minutes > 0 ? rq->now + rq->grace_minutes * 60 : 0;
@@ -951,6 +1186,7 @@ static const struct store_ops sqlite_ops = {
     .session_revoke = sqlite_session_revoke,
     .sessions_list = sqlite_sessions_list,
     .sessions_count_active = sqlite_sessions_count_active,
+    .sweep = sqlite_sweep,
     .rotate = sqlite_rotate,
     .security_config = sqlite_security_config,
     .events_list = sqlite_events_list,

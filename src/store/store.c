@@ -1,16 +1,52 @@
 #include "store/store.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 static const char SQLITE_PREFIX[] = "sqlite:";
 
+/* The runbook's production figures; config.c carries the same defaults for the command line. */
+static struct store_options options = {.pool_size = 20, .max_overflow = 10, .pool_timeout = 30};
+
+void
+store_configure(const struct store_options *o)
+{
+    options = *o;
+}
+
+static bool
+has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* A libpq connection string starts with a keyword and "=": "host=/tmp dbname=rotator". */
+static bool
+is_libpq_keywords(const char *url)
+{
+    const char *p = url;
+
+    while (islower((unsigned char)*p) || *p == '_')
+        p++;
+    if (p == url)
+        return false;
+    while (*p == ' ')
+        p++;
+    return *p == '=';
+}
+
 struct store *
 store_open(const char *url, char *err, size_t errlen)
 {
-    if (strncmp(url, SQLITE_PREFIX, strlen(SQLITE_PREFIX)) == 0)
+    if (has_prefix(url, SQLITE_PREFIX))
         return store_sqlite_open(url + strlen(SQLITE_PREFIX), err, errlen);
-    snprintf(err, errlen, "unsupported database URL (expected sqlite:PATH)");
+    if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://") ||
+        is_libpq_keywords(url))
+        return store_postgres_open(url, &options, err, errlen);
+    snprintf(err, errlen,
+             "unsupported database URL (expected sqlite:PATH, postgresql://... or a libpq "
+             "\"key=value\" string)");
     return NULL;
 }
 
@@ -26,7 +62,7 @@ store_url_directory(const char *url, char *out, size_t outlen)
 {
     const char *path, *slash;
 
-    if (strncmp(url, SQLITE_PREFIX, strlen(SQLITE_PREFIX)) != 0)
+    if (!has_prefix(url, SQLITE_PREFIX))
         return -1;
     path = url + strlen(SQLITE_PREFIX);
     slash = strrchr(path, '/');

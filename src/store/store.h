@@ -1,9 +1,9 @@
 /* The storage interface: every durable fact rotator keeps, behind one set of operations.
  *
- * A backend implements `struct store_ops`; SQLite is the first. Operations are domain-level
- * (rotate a user, refresh a session), not SQL-level, so that each backend can make them atomic
- * in its own way. A `struct store` is used by one thread at a time; each server thread opens
- * its own.
+ * A backend implements `struct store_ops`: SQLite (sqlite.c) and PostgreSQL (postgres.c).
+ * Operations are domain-level (rotate a user, refresh a session), not SQL-level, so that each
+ * backend can make them atomic in its own way. A `struct store` is used by one thread at a
+ * time; each server thread opens its own.
  *
  * Every operation returns a `enum store_result`, which callers must check. Times are whole
  * seconds since the epoch from clock_now(), passed in so that the test clock reaches SQL. */
@@ -124,6 +124,9 @@ struct store_ops {
     enum store_result (*sessions_list)(struct store *st, const char *user_id, int64_t now,
                                        store_session_fn each, void *arg);
     enum store_result (*sessions_count_active)(struct store *st, int64_t now, int64_t *out);
+    /* Takes up to a batch of expired sessions out of the live counts (see counts.h); run
+     * every second or so by the housekeeping thread. `swept` says how many it took. */
+    enum store_result (*sweep)(struct store *st, int64_t now, int64_t *swept);
 
     /* Applies a rotation and writes its audit event, atomically and serialised. */
     enum store_result (*rotate)(struct store *st, const struct rotation_request *rq,
@@ -142,16 +145,32 @@ struct store {
     const struct store_ops *ops;
 };
 
-/* Opens the database named by `url` ("sqlite:PATH"). Returns NULL with a reason in `err`. */
+/* Limits of the connection pool that backends with a server keep (PostgreSQL): one pool per
+ * database URL, shared by every `struct store` of the process. */
+struct store_options {
+    int pool_size;    /* connections kept open once made */
+    int max_overflow; /* extra connections made under load, closed when given back */
+    int pool_timeout; /* seconds to wait for a free connection before STORE_UNAVAILABLE */
+};
+
+/* Sets the options of every later store_open(); call it once at start, before any thread
+ * opens a store. Without it the runbook's defaults apply (20, 10, 30 s). */
+void store_configure(const struct store_options *options);
+
+/* Opens the database named by `url`: "sqlite:PATH", a PostgreSQL URI ("postgresql://...",
+ * "postgres://...") or a libpq "key=value ..." string. Returns NULL with a reason in `err`. */
 struct store *store_open(const char *url, char *err, size_t errlen);
 void store_close(struct store *st);
 
-/* For "sqlite:PATH" URLs, the folder of PATH, where the default key file lives. */
+/* For "sqlite:PATH" URLs, the folder of PATH, where the default key file lives; -1 for any
+ * other database, which has no folder to keep a key file in. */
 int store_url_directory(const char *url, char *out, size_t outlen);
 
 const char *store_result_text(enum store_result r);
 
 /* Backends */
 struct store *store_sqlite_open(const char *path, char *err, size_t errlen);
+struct store *store_postgres_open(const char *conninfo, const struct store_options *options,
+                                  char *err, size_t errlen);
 
 #endif

@@ -14,6 +14,9 @@ struct config {
     long access_ttl;
     long refresh_ttl;
     long threads;
+    long db_pool_size; /* PostgreSQL's connection pool */
+    long db_max_overflow;
+    long db_pool_timeout; /* seconds */
     bool test_clock;
 };
 

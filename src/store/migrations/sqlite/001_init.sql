@@ -8,7 +8,12 @@ CREATE TABLE users (
     role          TEXT NOT NULL CHECK (role IN ('user', 'admin')),
     -- Bumped by every rotation of this user; tokens of an older version are refused.
     token_version INTEGER NOT NULL DEFAULT 1 CHECK (token_version >= 1),
-    created_at    INTEGER NOT NULL
+    created_at    INTEGER NOT NULL,
+    -- Two (global generation, counted sessions) slots: see src/store/counts.h.
+    slot0_gen     INTEGER NOT NULL DEFAULT 0,
+    slot0_count   INTEGER NOT NULL DEFAULT 0,
+    slot1_gen     INTEGER NOT NULL DEFAULT 0,
+    slot1_count   INTEGER NOT NULL DEFAULT 0
 );
 
 -- Exactly one row, created here: the global generation and its grace window.
@@ -20,7 +25,14 @@ CREATE TABLE security_config (
     grace_ends_at        INTEGER,
     last_updated_at      INTEGER NOT NULL,
     last_updated_by      TEXT,
-    last_rotation_reason TEXT
+    last_rotation_reason TEXT,
+    -- Live counts of active sessions and users, so that a global rotation reports them in
+    -- O(1): see src/store/counts.h.
+    cur_sessions         INTEGER NOT NULL DEFAULT 0,
+    cur_users            INTEGER NOT NULL DEFAULT 0,
+    grace_sessions       INTEGER NOT NULL DEFAULT 0,
+    grace_users          INTEGER NOT NULL DEFAULT 0,
+    both_users           INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO security_config (id, global_version, last_updated_at)
 VALUES (1, 1, CAST(strftime('%s', 'now') AS INTEGER));
@@ -43,11 +55,15 @@ CREATE TABLE sessions (
     revoked_at     INTEGER,
     revoke_reason  TEXT,
     user_agent     TEXT,
-    ip             TEXT
+    ip             TEXT,
+    -- 1 while the session is in the live counts; cleared when it is revoked, its user is
+    -- rotated, or the sweeper finds it expired.
+    counted        INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX sessions_by_user ON sessions (user_id);
 CREATE INDEX sessions_active ON sessions (global_version, expires_at) WHERE revoked_at IS NULL;
 CREATE INDEX sessions_revoked ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX sessions_counted_by_expiry ON sessions (expires_at) WHERE counted = 1;
 
 -- Refresh tokens are stored only as SHA-256 hashes; a refresh is one primary-key lookup.
 CREATE TABLE refresh_tokens (
