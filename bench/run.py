@@ -5,6 +5,7 @@ Everything runs on this machine, on loopback, and stops by itself. The machines 
 noisy: read the ratios within one run, not the absolute numbers.
 
 Usage: python3 bench/run.py [--sizes 10000,1000000] [--seconds 5] [--repeat 2]
+                           [--backends sqlite,postgresql]
 """
 
 import argparse
@@ -102,15 +103,20 @@ http {{
 
 
 class Rotator:
-    def __init__(self, workdir, name, threads):
+    def __init__(self, workdir, name, threads, database=None):
         self.dir = Path(workdir) / name
         self.dir.mkdir(exist_ok=True)
         self.port = free_port()
         self.env = dict(os.environ,
-                        ROTATOR_DATABASE=f"sqlite:{self.dir}/rotator.db",
+                        ROTATOR_DATABASE=database or f"sqlite:{self.dir}/rotator.db",
                         ROTATOR_LISTEN=f"127.0.0.1:{self.port}",
                         ROTATOR_THREADS=str(threads),
                         ROTATOR_LOG_LEVEL="warning")
+        if database:
+            key = self.dir / "jwt.key"
+            key.write_bytes(os.urandom(32))
+            key.chmod(0o600)
+            self.env["ROTATOR_JWT_KEY_FILE"] = str(key)
         self.base = f"http://127.0.0.1:{self.port}/api/v1"
         self.proc = None
 
@@ -137,51 +143,139 @@ class Rotator:
                     {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})["access_token"]
 
 
-def seed_sqlite(db_path, sessions):
-    """Adds `sessions` active sessions, three per user, straight into the database, with the
-    live counts (src/store/counts.h) that rotator would have kept for them."""
-    users = max(1, sessions // 3)
-    now = int(time.time())
-    db = sqlite3.connect(db_path)
-    db.executescript(f"""
-        BEGIN;
-        WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {users})
-        INSERT INTO users (id, email, password_hash, role, token_version, created_at,
-                           slot0_gen, slot0_count)
-        SELECT printf('00000000-0000-4000-8000-%012d', i), printf('seed%d@example.com', i),
-               'x', 'user', 1, {now}, 1, 0 FROM n;
-        WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {sessions})
-        INSERT INTO sessions (id, user_id, user_version, global_version, created_at,
-                              last_used_at, expires_at, counted)
-        SELECT printf('10000000-0000-4000-8000-%012d', i),
-               printf('00000000-0000-4000-8000-%012d', i % {users}), 1, 1, {now}, {now},
-               {now} + 86400, 1 FROM n;
-        UPDATE users SET slot0_count = {sessions} / {users}
-                                       + (CAST(substr(id, 25) AS INTEGER) < {sessions} % {users})
-        WHERE email LIKE 'seed%';
-        UPDATE security_config SET cur_sessions = cur_sessions + {sessions},
-                                   cur_users = cur_users + {users};
-        COMMIT;
-    """)
-    db.close()
-    return users
+# The rows rotator would have written for `sessions` sessions, three per user, and the live
+# counts (src/store/counts.h) it would have kept for them. One statement list per backend.
+SEED_SQLITE = """
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {users})
+INSERT INTO users (id, email, password_hash, role, token_version, created_at, slot0_gen,
+                   slot0_count)
+SELECT printf('00000000-0000-4000-8000-%012d', i), printf('seed%d@example.com', i), 'x', 'user',
+       1, {now}, 1, {sessions} / {users} + (i < {sessions} % {users}) FROM n;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {sessions})
+INSERT INTO sessions (id, user_id, user_version, global_version, created_at, last_used_at,
+                      expires_at, counted)
+SELECT printf('10000000-0000-4000-8000-%012d', i),
+       printf('00000000-0000-4000-8000-%012d', i % {users}), 1, 1, {now}, {now}, {now} + 86400, 1
+FROM n;
+UPDATE security_config SET cur_sessions = cur_sessions + {sessions},
+                           cur_users = cur_users + {users};
+COMMIT;
+"""
+
+SEED_POSTGRES = """
+BEGIN;
+INSERT INTO users (id, email, password_hash, role, token_version, created_at, slot0_gen,
+                   slot0_count)
+SELECT '00000000-0000-4000-8000-' || lpad(i::text, 12, '0'), 'seed' || i || '@example.com', 'x',
+       'user', 1, {now}, 1, {sessions} / {users} + (i < {sessions} % {users})::int
+FROM generate_series(0, {users} - 1) AS i;
+INSERT INTO sessions (id, user_id, user_version, global_version, created_at, last_used_at,
+                      expires_at, counted)
+SELECT '10000000-0000-4000-8000-' || lpad(i::text, 12, '0'),
+       '00000000-0000-4000-8000-' || lpad((i % {users})::text, 12, '0'), 1, 1, {now}, {now},
+       {now} + 86400, true
+FROM generate_series(0, {sessions} - 1) AS i;
+UPDATE security_config SET cur_sessions = cur_sessions + {sessions},
+                           cur_users = cur_users + {users};
+COMMIT;
+ANALYZE;
+"""
+
+# Active sessions and users by a full scan: the truth the live counts must match, and what a
+# rotation that counts by scanning would pay.
+SCAN = """
+SELECT count(*), count(DISTINCT s.user_id) FROM sessions s
+JOIN users u ON u.id = s.user_id CROSS JOIN security_config c
+WHERE s.revoked_at IS NULL AND s.expires_at > {now} AND s.user_version = u.token_version
+  AND (s.global_version = c.global_version
+       OR (s.global_version = c.grace_version AND c.grace_ends_at > {now}))
+"""
+
+# The naive global rotation: one UPDATE marking every active session revoked (rolled back, so
+# that the data stays as it was).
+NAIVE_UPDATE = """
+UPDATE sessions SET revoked_at = {now}, revoke_reason = 'naive global rotation'
+WHERE revoked_at IS NULL AND expires_at > {now}
+"""
 
 
-def scan_active(db_path):
-    """Active sessions and users by a full scan, and how long the scan took (ms)."""
-    db = sqlite3.connect(db_path)
-    start = time.perf_counter()
-    row = db.execute("""
-        SELECT count(*), count(DISTINCT s.user_id) FROM sessions s
-        JOIN users u ON u.id = s.user_id, security_config c
-        WHERE s.revoked_at IS NULL AND s.expires_at > strftime('%s', 'now')
-          AND s.user_version = u.token_version
-          AND (s.global_version = c.global_version
-               OR (s.global_version = c.grace_version
-                   AND c.grace_ends_at > strftime('%s', 'now')))""").fetchone()
-    elapsed = (time.perf_counter() - start) * 1000
-    db.close()
-    return (row[0], row[1]), elapsed
+class SqliteBackend:
+    name = "sqlite"
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+
+    def database(self, name):
+        self.path = Path(self.workdir) / name / "rotator.db"
+        return None  # the server's default: sqlite in its own folder
+
+    def seed(self, sessions, users):
+        db = sqlite3.connect(self.path)
+        db.executescript(SEED_SQLITE.format(sessions=sessions, users=users,
+                                            now=int(time.time())))
+        db.close()
+
+    def scan(self):
+        db = sqlite3.connect(self.path)
+        start = time.perf_counter()
+        row = db.execute(SCAN.format(now=int(time.time()))).fetchone()
+        elapsed = (time.perf_counter() - start) * 1000
+        db.close()
+        return (row[0], row[1]), elapsed
+
+    def naive_update_ms(self):
+        db = sqlite3.connect(self.path)
+        start = time.perf_counter()
+        db.execute(NAIVE_UPDATE.format(now=int(time.time())))
+        elapsed = (time.perf_counter() - start) * 1000
+        db.rollback()
+        db.close()
+        return elapsed
+
+    def stop(self):
+        pass
+
+
+class PostgresBackend:
+    """A throwaway cluster of scripts/pg-cluster.sh; timings from psql's \\timing."""
+
+    name = "postgresql"
+
+    def __init__(self, workdir):
+        self.cluster = tempfile.mkdtemp(prefix="rotator-bench-pg-")
+        self.script = str(ROOT / "scripts" / "pg-cluster.sh")
+        subprocess.run([self.script, "start", self.cluster], check=True, capture_output=True)
+
+    def database(self, name):
+        self.url = subprocess.run([self.script, "createdb", self.cluster, name.replace("-", "_")],
+                                  check=True, capture_output=True, text=True).stdout.split()[0]
+        return self.url
+
+    def psql(self, sql):
+        out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", self.url],
+                             input="\\timing on\n" + sql, check=True, capture_output=True,
+                             text=True).stdout
+        times = [float(t) for t in re.findall(r"Time: ([\d.]+) ms", out)]
+        rows = [line for line in out.splitlines() if line and not line.startswith("Time:")]
+        return rows, times
+
+    def seed(self, sessions, users):
+        self.psql(SEED_POSTGRES.format(sessions=sessions, users=users, now=int(time.time())))
+
+    def scan(self):
+        rows, times = self.psql(SCAN.format(now=int(time.time())) + ";")
+        count, users = rows[0].split("|")
+        return (int(count), int(users)), times[0]
+
+    def naive_update_ms(self):
+        _, times = self.psql("BEGIN;\n" + NAIVE_UPDATE.format(now=int(time.time())) +
+                             ";\nROLLBACK;\n")
+        return times[1]  # BEGIN, UPDATE, ROLLBACK
+
+    def stop(self):
+        subprocess.run([self.script, "stop", self.cluster], capture_output=True)
+        shutil.rmtree(self.cluster, ignore_errors=True)
 
 
 def timed(fn, count, setup=lambda i: i):
@@ -219,21 +313,25 @@ def bench_throughput(workdir, seconds, repeat):
     return results
 
 
-def bench_rotations(workdir, size):
-    server = Rotator(workdir, f"rotations-{size}", 2)
+def bench_rotations(workdir, backend, size):
+    name = f"rotations-{backend.name}-{size}"
+    server = Rotator(workdir, name, 2, backend.database(name))
     server.add_admin()  # also creates the schema
-    users = seed_sqlite(server.dir / "rotator.db", size)
+    users = max(1, size // 3)
+    backend.seed(size, users)
     server.start()
     try:
         token = server.login()
-        result = {"sessions": size, "users": users}
+        result = {"backend": backend.name, "sessions": size, "users": users}
         result["user_rotation"] = timed(lambda i: call(
             "POST", f"{server.base}/token-rotation/users/00000000-0000-4000-8000-{i:012d}",
             {"reason": "benchmark user rotation"}, token), ROTATIONS)
-        # The first global rotation must report exactly what a full scan counts (timed too:
-        # the scan is what a naive rotation would cost at this size).
+        result["authenticated_request"] = timed(
+            lambda i: call("GET", f"{server.base}/auth/verify", token=token), 200)
+
+        # The first global rotation must report exactly what a full scan counts.
         admin = server.login()
-        truth, scan_ms = scan_active(server.dir / "rotator.db")
+        truth, scan_ms = backend.scan()
         first = call("POST", f"{server.base}/token-rotation/global",
                      {"reason": "benchmark global rotation, count check", "grace_period_minutes": 0},
                      admin)
@@ -241,14 +339,13 @@ def bench_rotations(workdir, size):
         if reported != truth:
             raise RuntimeError(f"global rotation reported {reported}, a full scan {truth}")
         result["full_scan_count_ms"] = round(scan_ms, 3)
+        result["naive_update_ms"] = round(backend.naive_update_ms(), 3)
+
         # A global rotation ends the admin's own generation too: log in afresh before each.
         result["global_rotation"] = timed(lambda fresh_token: call(
             "POST", f"{server.base}/token-rotation/global",
             {"reason": "benchmark global rotation, timing only", "grace_period_minutes": 15},
             fresh_token), 10, setup=lambda i: server.login())
-        fresh = server.login()
-        result["authenticated_request"] = timed(
-            lambda i: call("GET", f"{server.base}/auth/verify", token=fresh), 200)
         return result
     finally:
         server.stop()
@@ -263,14 +360,16 @@ def print_table(report):
         med = statistics.median(runs)
         print(f"{key:32} {' '.join(f'{r:,.0f}' for r in runs):>24} {med:>10,.0f} "
               f"{med / nginx:>8.2f}x")
-    print("\nRotation latency seen by a client on loopback (SQLite), milliseconds")
-    print(f"{'sessions':>10} {'user median':>12} {'user p99':>9} {'global median':>14} "
-          f"{'global p99':>11} {'auth median':>12} {'auth p99':>9} {'full scan':>10}")
+    print("\nRotations and an authenticated request, as a client on loopback sees them (ms),")
+    print("beside a full scan counting the active sessions and the naive single-UPDATE rotation")
+    print(f"{'backend':>10} {'sessions':>10} {'user p50':>9} {'user p99':>9} {'global p50':>11} "
+          f"{'global p99':>11} {'auth p50':>9} {'auth p99':>9} {'scan':>9} {'naive UPDATE':>13}")
     for r in report["rotations"]:
-        print(f"{r['sessions']:>10,} {r['user_rotation']['median_ms']:>12} "
-              f"{r['user_rotation']['p99_ms']:>9} {r['global_rotation']['median_ms']:>14} "
-              f"{r['global_rotation']['p99_ms']:>11} {r['authenticated_request']['median_ms']:>12} "
-              f"{r['authenticated_request']['p99_ms']:>9} {r['full_scan_count_ms']:>10}")
+        print(f"{r['backend']:>10} {r['sessions']:>10,} {r['user_rotation']['median_ms']:>9} "
+              f"{r['user_rotation']['p99_ms']:>9} {r['global_rotation']['median_ms']:>11} "
+              f"{r['global_rotation']['p99_ms']:>11} {r['authenticated_request']['median_ms']:>9} "
+              f"{r['authenticated_request']['p99_ms']:>9} {r['full_scan_count_ms']:>9} "
+              f"{r['naive_update_ms']:>13}")
 
 
 def main():
@@ -278,14 +377,24 @@ def main():
     ap.add_argument("--sizes", default="10000,1000000")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--backends", default="sqlite,postgresql")
     args = ap.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="rotator-bench-")
+    backends = []
     try:
         report = {"machine": {"cores": os.cpu_count()},
                   "throughput_rps": bench_throughput(workdir, args.seconds, args.repeat),
-                  "rotations": [bench_rotations(workdir, int(s)) for s in args.sizes.split(",")]}
+                  "rotations": []}
+        for make_backend in (SqliteBackend, PostgresBackend):
+            if make_backend.name not in args.backends.split(","):
+                continue
+            backends.append(make_backend(workdir))
+            for size in args.sizes.split(","):
+                report["rotations"].append(bench_rotations(workdir, backends[-1], int(size)))
     finally:
+        for backend in backends:
+            backend.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     out = ROOT / "build" / "bench.json"
     out.parent.mkdir(exist_ok=True)

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "api/api.h"
+#include "cli/export_state.h"
 #include "core/auth.h"
 #include "core/housekeeping.h"
 #include "core/keys.h"
@@ -45,6 +46,7 @@ usage(FILE *out)
     fprintf(out,
             "usage: rotator serve [settings]\n"
             "       rotator migrate [settings]\n"
+            "       rotator export-state [settings]   (the security state as JSON, to stdout)\n"
             "       rotator user add --email EMAIL [--admin] [--password-file FILE] [settings]\n"
             "       rotator --version | --help\n\n"
             "`user add` reads the password from the first line of standard input unless\n"
@@ -134,6 +136,16 @@ open_migrated_store(const struct config *cfg)
     if (from != to)
         log_info("main", "database schema migrated from version %d to %d", from, to);
     return st;
+}
+
+static int
+cmd_export_state(const struct args *a)
+{
+    struct store *st = open_migrated_store(&a->cfg);
+    int rc = st != NULL && export_state(st, stdout) == 0 ? 0 : 1;
+
+    store_close(st);
+    return rc;
 }
 
 static int
@@ -322,6 +334,8 @@ main(int argc, char **argv)
         return cmd_serve(&a);
     if (strcmp(cmd, "migrate") == 0)
         return cmd_migrate(&a);
+    if (strcmp(cmd, "export-state") == 0)
+        return cmd_export_state(&a);
     if (strcmp(cmd, "user") == 0)
         return cmd_user_add(&a);
     fprintf(stderr, "rotator: unknown command '%s'\n", cmd);

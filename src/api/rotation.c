@@ -33,8 +33,8 @@ global_rotation_json(const struct rotation_event *e)
                      (json_int_t)e->id, "rotated_at", api_time(e->rotated_at));
 }
 
-static json_t *
-event_json(const struct rotation_event *e)
+json_t *
+api_event_json(const struct rotation_event *e)
 {
     return json_pack("{s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:s, s:s, s:o, s:o}", "id",
                      (json_int_t)e->id, "rotation_type",
@@ -160,31 +160,35 @@ out:
     json_decref(body);
 }
 
+json_t *
+api_security_config_json(const struct security_config *cfg, int64_t now)
+{
+    bool window_open = cfg->global.grace_version != 0 && now < cfg->global.grace_ends_at;
+
+    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "global_min_token_version",
+                     (json_int_t)cfg->global.version, "last_updated_at",
+                     api_time(cfg->last_updated_at), "last_updated_by",
+                     api_optional_string(cfg->last_updated_by), "last_rotation_reason",
+                     api_optional_string(cfg->last_rotation_reason), "grace_period_ends_at",
+                     window_open ? api_time(cfg->global.grace_ends_at) : json_null());
+}
+
 void
 api_security_config(struct call *c)
 {
     struct security_config cfg;
     enum store_result r = c->store->ops->security_config(c->store, &cfg);
-    bool window_open;
 
-    if (r != STORE_OK) {
+    if (r != STORE_OK)
         reply_store_error(c, r);
-        return;
-    }
-    window_open = cfg.global.grace_version != 0 && clock_now() < cfg.global.grace_ends_at;
-    reply_json(c, 200,
-               json_pack("{s:I, s:o, s:o, s:o, s:o}", "global_min_token_version",
-                         (json_int_t)cfg.global.version, "last_updated_at",
-                         api_time(cfg.last_updated_at), "last_updated_by",
-                         api_optional_string(cfg.last_updated_by), "last_rotation_reason",
-                         api_optional_string(cfg.last_rotation_reason), "grace_period_ends_at",
-                         window_open ? api_time(cfg.global.grace_ends_at) : json_null()));
+    else
+        reply_json(c, 200, api_security_config_json(&cfg, clock_now()));
 }
 
 static void
 append_event(const struct rotation_event *e, void *arg)
 {
-    json_array_append_new(arg, event_json(e));
+    json_array_append_new(arg, api_event_json(e));
 }
 
 void

@@ -40,8 +40,7 @@ sweep_expired(void)
             break;
     }
     if (total > 0)
-        log_debug("housekeeping", "%lld expired sessions left the live counts",
-                  (long long)total);
+        log_debug("housekeeping", "%lld expired sessions left the live counts", (long long)total);
 }
 
 /* Sleeps one tick, or less when told to stop. Returns false when stopping. */

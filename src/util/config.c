@@ -26,7 +26,7 @@ static const struct setting settings[] = {
     {"listen", "ROTATOR_LISTEN", STRING, AT(listen), 0, 0, "127.0.0.1:8080",
      "address to serve on, HOST:PORT or [V6]:PORT"},
     {"database", "ROTATOR_DATABASE", STRING, AT(database), 0, 0, "sqlite:var/rotator.db",
-     "database URL: sqlite:PATH"},
+     "database: sqlite:PATH, or a PostgreSQL URI / libpq connection string"},
     {"jwt-key-file", "ROTATOR_JWT_KEY_FILE", STRING, AT(jwt_key_file), 0, 0, NULL,
      "HMAC secret, 32+ raw bytes (default: jwt.key beside the SQLite file, made on first start)"},
     {"access-ttl", "ROTATOR_ACCESS_TTL", INTEGER, AT(access_ttl), 60, 86400, "900",

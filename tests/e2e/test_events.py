@@ -1,8 +1,11 @@
 """GET /token-rotation/events (the audit log) and GET /sessions/active."""
 
+import json
+import subprocess
 import uuid
 
-from harness import ADMIN_EMAIL, EVENT_KEYS, RotatorTestCase, parse_timestamp
+from harness import (ADMIN_EMAIL, EVENT_KEYS, RotatorTestCase, parse_timestamp,
+                     rotator_bin)
 
 
 def unique_reason(label):
@@ -157,3 +160,28 @@ class ActiveSessionsTest(RotatorTestCase):
         self.assertEqual(self.total_active(admin), base + 2)
         self.assertStatus(self.rotate_user(user.id, admin), 200)
         self.assertEqual(self.total_active(admin), base)
+
+
+class ExportStateTest(RotatorTestCase):
+    """`rotator export-state` writes the security state for an incident record."""
+
+    def test_export_has_config_rotated_users_and_events(self):
+        """The export holds the global version, every rotated user's version and the audit
+        trail, as the API reports them, and can be taken while the server runs."""
+        user = self.new_user()
+        self.assertStatus(self.req("POST", f"/token-rotation/users/{user.id}",
+                                   {"reason": "export test rotation"}, token=user.access), 200)
+        admin = self.admin_token()
+        self.assertStatus(self.req("POST", "/token-rotation/global",
+                                   {"reason": "export test global rotation, INC-1",
+                                    "grace_period_minutes": 5}, token=admin), 200)
+
+        out = subprocess.run([str(rotator_bin()), "export-state"], env=self.server.env(),
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        doc = json.loads(out.stdout)
+        self.assertEqual(doc["security_config"]["global_min_token_version"], 2)
+        self.assertIsNotNone(doc["security_config"]["grace_period_ends_at"])
+        self.assertIn({"user_id": user.id, "token_version": 2}, doc["rotated_users"])
+        self.assertEqual(doc["events_total"], 2)
+        self.assertEqual([e["rotation_type"] for e in doc["events"]], ["GLOBAL", "USER"])
