@@ -111,8 +111,8 @@ config_print_help(FILE *out)
 {
     fprintf(out, "Settings (flag, environment variable, default):\n");
     for (size_t i = 0; i < N_SETTINGS; i++) {
-        fprintf(out, "  --%-14s %-22s %s\n  %17s %s\n", settings[i].flag, settings[i].env,
-                settings[i].fallback ? settings[i].fallback : "(none)", "", settings[i].help);
+        fprintf(out, "  --%-16s %-24s %s\n      %s\n", settings[i].flag, settings[i].env,
+                settings[i].fallback ? settings[i].fallback : "(none)", settings[i].help);
     }
 }
 
