@@ -12,8 +12,8 @@ enum { EVENTS_MAX = 100000 };
 static void
 add_user_version(const char *user_id, int64_t version, void *arg)
 {
-    json_array_append_new(arg, json_pack("{s:s, s:I}", "user_id", user_id, "token_version",
-                                         (json_int_t)version));
+    json_array_append_new(
+        arg, json_pack("{s:s, s:I}", "user_id", user_id, "token_version", (json_int_t)version));
 }
 
 static void

@@ -116,3 +116,20 @@ counts_global_rotated(struct live_counts *c)
     c->grace_users = c->cur_users;
     c->cur_sessions = c->cur_users = c->both_users = 0;
 }
+
+void
+counts_apply(const struct global_state *g, int64_t now, enum count_change change, int64_t gen,
+             struct user_slots *u, struct live_counts *c)
+{
+    switch (change) {
+    case COUNT_ADDED:
+        counts_session_added(g, now, u, c);
+        return;
+    case COUNT_REMOVED:
+        counts_session_removed(g, now, gen, u, c);
+        return;
+    case COUNT_USER_CLEARED:
+        (void)counts_user_cleared(g, now, u, c);
+        return;
+    }
+}

@@ -54,4 +54,11 @@ void counts_active(const struct global_state *g, int64_t now, const struct live_
 /* A global rotation: the current generation becomes the grace one, the new one is empty. */
 void counts_global_rotated(struct live_counts *c);
 
+/* One of the per-user changes above, for backends that read, change and write back. */
+enum count_change { COUNT_ADDED, COUNT_REMOVED, COUNT_USER_CLEARED };
+
+/* `gen` is the generation of the session removed (COUNT_REMOVED only). */
+void counts_apply(const struct global_state *g, int64_t now, enum count_change change, int64_t gen,
+                  struct user_slots *u, struct live_counts *c);
+
 #endif

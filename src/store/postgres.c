@@ -773,8 +773,6 @@ write_slots(struct pg_store *s, const char *user_id, const struct user_slots *u)
     return run(s, S_SLOTS_SET, &p, "write session slots");
 }
 
-enum count_change { COUNT_ADDED, COUNT_REMOVED, COUNT_USER_CLEARED };
-
 /* Applies one change of a user's sessions to the live counts. `gen` is the global generation
  * of the session removed (COUNT_REMOVED only). */
 static enum store_result
@@ -787,17 +785,7 @@ change_counts(struct pg_store *s, const char *user_id, enum count_change change,
 
     if ((r = read_counts(s, &cs)) != STORE_OK || (r = read_slots(s, user_id, &u)) != STORE_OK)
         return r;
-    switch (change) {
-    case COUNT_ADDED:
-        counts_session_added(&cs.g, now, &u, &cs.c);
-        break;
-    case COUNT_REMOVED:
-        counts_session_removed(&cs.g, now, gen, &u, &cs.c);
-        break;
-    case COUNT_USER_CLEARED:
-        (void)counts_user_cleared(&cs.g, now, &u, &cs.c);
-        break;
-    }
+    counts_apply(&cs.g, now, change, gen, &u, &cs.c);
     if ((r = write_slots(s, user_id, &u)) != STORE_OK)
         return r;
     return write_counts(s, &cs.c);
