@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -129,12 +131,14 @@ open_migrated_store(const struct config *cfg)
         return NULL;
     }
     if (st->ops->migrate(st, &from, &to) != STORE_OK) {
-        log_error("main", "cannot bring the database schema up to date; see the errors above");
+        log_error("main", "cannot prepare the database; see the errors above");
         store_close(st);
         return NULL;
     }
     if (from != to)
         log_info("main", "database schema migrated from version %d to %d", from, to);
+    else
+        log_info("main", "database schema is up to date at version %d", to);
     return st;
 }
 
@@ -157,13 +161,28 @@ cmd_migrate(const struct args *a)
     return st ? 0 : 1;
 }
 
-/* Reads one line (the password) from `in`, without its line ending. */
+/* Reads one line (the password) from `in`, without its line ending. At a terminal it asks,
+ * and turns the echo off while the password is typed. */
 static int
 read_password(FILE *in, char *out, size_t outlen)
 {
+    struct termios saved, quiet;
+    bool terminal = isatty(fileno(in)) && tcgetattr(fileno(in), &saved) == 0;
+    char *line;
     size_t len;
 
-    if (fgets(out, (int)outlen, in) == NULL)
+    if (terminal) {
+        fprintf(stderr, "Password: ");
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(fileno(in), TCSAFLUSH, &quiet);
+    }
+    line = fgets(out, (int)outlen, in);
+    if (terminal) {
+        tcsetattr(fileno(in), TCSAFLUSH, &saved);
+        fputc('\n', stderr);
+    }
+    if (line == NULL)
         return -1;
     len = strcspn(out, "\r\n");
     out[len] = '\0';
@@ -274,12 +293,18 @@ cmd_serve(const struct args *a)
         .listen = a->cfg.listen, .database_url = a->cfg.database, .threads = (int)a->cfg.threads};
     struct auth_settings auth = {
         .key = &key, .access_ttl = a->cfg.access_ttl, .refresh_ttl = a->cfg.refresh_ttl};
-    struct store *st = open_migrated_store(&a->cfg);
+    struct store *st = NULL;
+    char err[512];
     int rc = 1;
 
-    if (st == NULL || load_signing_key(&a->cfg, &key) != 0)
+    make_database_directory(a->cfg.database);
+    if (store_claim_exclusive(a->cfg.database, err, sizeof(err)) != 0) {
+        log_error("main", "%s", err);
+        return 1;
+    }
+    if ((st = open_migrated_store(&a->cfg)) == NULL || load_signing_key(&a->cfg, &key) != 0)
         goto out;
-    if (rotation_load_state(st, a->cfg.access_ttl) != STORE_OK) {
+    if (rotation_load_state(st, LIMIT_ACCESS_TTL_MAX) != STORE_OK) {
         log_error("main", "cannot load the revocation state; refusing to serve without it");
         goto out;
     }
@@ -289,7 +314,8 @@ cmd_serve(const struct args *a)
         log_warning("main", "TEST CLOCK ENABLED: any client can move this server's time "
                             "forward. Never run a real deployment like this.");
     api_enable_test_clock(a->cfg.test_clock);
-    log_info("main", "rotator %s starting: database %s backend", ROTATOR_VERSION, st->ops->name);
+    log_info("main", "rotator %s starting: %s database, access tokens %lds, refresh tokens %lds",
+             ROTATOR_VERSION, st->ops->name, a->cfg.access_ttl, a->cfg.refresh_ttl);
     if (housekeeping_start(a->cfg.database) != 0)
         goto out;
     rc = server_run(&server, api_dispatch) == 0 ? 0 : 1;
@@ -305,6 +331,10 @@ main(int argc, char **argv)
 {
     struct args a = {0};
     const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    /* The database holds password hashes and the key file is a secret: nothing rotator
+     * creates is for other users to read. */
+    umask(077);
 
     if (cmd == NULL || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(cmd ? stdout : stderr);

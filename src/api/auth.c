@@ -146,6 +146,7 @@ out:
 struct login_job {
     struct job_head head;
     struct user user;
+    char email[LIMIT_EMAIL_MAX + 1]; /* as given, for the log */
     bool found;
     bool verified;
     char password[LIMIT_PASSWORD_MAX + 1];
@@ -169,6 +170,11 @@ login_done(struct call *c, void *arg)
     enum auth_result r;
 
     if (!job->verified) {
+        char email[LOG_CLIP_BUF];
+
+        log_info("auth", "login refused: %s, email='%s' ip=%s",
+                 job->found ? "wrong password" : "unknown email", log_clip(job->email, email),
+                 job->ip);
         reply_unauthorized(c, BAD_LOGIN);
         return;
     }
@@ -205,6 +211,7 @@ api_login(struct call *c)
         goto out;
     }
     job->found = r == STORE_OK;
+    snprintf(job->email, sizeof(job->email), "%s", email);
     snprintf(job->password, sizeof(job->password), "%s", password);
     agent = call_header(c, H2O_TOKEN_USER_AGENT, LIMIT_USER_AGENT_MAX);
     snprintf(job->agent, sizeof(job->agent), "%s", agent ? agent : "");
@@ -257,15 +264,15 @@ api_logout(struct call *c)
 void
 api_session_delete(struct call *c)
 {
-    uint8_t id[16];
+    char session_id[IDS_TEXT_LEN];
 
-    if (ids_parse(c->param, id) != 0) {
+    if (ids_canonical(c->param, session_id) != 0) {
         reply_error(c, 400, "session id must be a UUID");
         return;
     }
     reply_session_ended(
-        c, c->param,
-        auth_end_session(c->store, c->param, c->principal.claims.sub, "session deleted"));
+        c, session_id,
+        auth_end_session(c->store, session_id, c->principal.claims.sub, "session deleted"));
 }
 
 void
@@ -288,11 +295,12 @@ void
 api_verify(struct call *c)
 {
     const struct access_claims *claims = &c->principal.claims;
+    int64_t deadline = revstate_generation_deadline(claims->gver);
 
     reply_json(c, 200,
                json_pack("{s:b, s:s, s:s, s:s, s:o}", "active", 1, "user_id", claims->sub,
                          "session_id", claims->sid, "role", claims->admin ? "admin" : "user",
-                         "expires_at", api_time(claims->exp)));
+                         "expires_at", api_time(claims->exp < deadline ? claims->exp : deadline)));
 }
 
 struct password_job {
@@ -324,6 +332,8 @@ password_done(struct call *c, void *arg)
     enum store_result r;
 
     if (!job->verified) {
+        log_warning("auth", "password change refused: wrong current password, user_id=%s",
+                    job->user.id);
         reply_error(c, 403, "Current password is incorrect");
         return;
     }

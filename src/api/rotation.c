@@ -6,6 +6,7 @@
 #include "util/clock.h"
 #include "util/ids.h"
 #include "util/limits.h"
+#include "util/log.h"
 
 json_t *
 api_user_rotation_json(const struct rotation_event *e)
@@ -69,14 +70,17 @@ api_rotate_user(struct call *c)
     struct rotation_request rq;
     const char *reason;
     enum store_result r;
+    char user_id[IDS_TEXT_LEN];
     json_t *body = NULL;
     uint8_t id[16];
 
-    if (ids_parse(c->param, id) != 0) {
+    if (ids_canonical(c->param, user_id) != 0 || ids_parse(user_id, id) != 0) {
         reply_error(c, 400, "user id must be a UUID");
         return;
     }
     if (memcmp(id, c->principal.user, sizeof(id)) != 0 && !api_is_admin(c)) {
+        log_warning("auth", "forbidden: user_id=%s tried to rotate the tokens of user_id=%s",
+                    c->principal.claims.sub, user_id);
         reply_error(c, 403, "You can only rotate your own tokens");
         return;
     }
@@ -91,7 +95,7 @@ api_rotate_user(struct call *c)
     }
 
     rq = (struct rotation_request){.type = ROTATION_USER,
-                                   .user_id = c->param,
+                                   .user_id = user_id,
                                    .reason = reason,
                                    .initiated_by = by,
                                    .now = clock_now()};
@@ -117,7 +121,11 @@ grace_minutes(struct call *c, json_t *body, int *out)
         *out = LIMIT_GRACE_MINUTES_DEFAULT;
         return 0;
     }
-    value = json_is_integer(field) ? json_integer_value(field) : -1;
+    if (!json_is_integer(field)) {
+        reply_error(c, 400, "field 'grace_period_minutes' must be an integer");
+        return -1;
+    }
+    value = json_integer_value(field);
     if (value < 0 || value > LIMIT_GRACE_MINUTES_MAX) {
         reply_error(c, 422, "field 'grace_period_minutes' must be an integer from 0 to 60");
         return -1;

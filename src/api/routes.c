@@ -5,6 +5,7 @@
 #include "http/router.h"
 #include "util/clock.h"
 #include "util/limits.h"
+#include "util/log.h"
 
 #define V1 "/api/v1"
 
@@ -89,6 +90,8 @@ admit(struct call *c, const struct route *route)
     }
     c->authenticated = true;
     if (route->access == ACCESS_ADMIN && !c->principal.claims.admin) {
+        log_warning("auth", "forbidden: user_id=%s is not an admin: %s %s", c->principal.claims.sub,
+                    route->method, route->pattern);
         reply_error(c, 403, "Admin role required");
         return false;
     }

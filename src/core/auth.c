@@ -51,11 +51,16 @@ mint_access(const struct session *s, int64_t now, struct auth_tokens *out)
         .iat = now,
         .exp = now + settings->access_ttl,
     };
+    int64_t deadline = revstate_generation_deadline(s->global_version);
+
+    /* A token minted during a grace window says truthfully when it stops working. */
+    if (deadline < claims.exp)
+        claims.exp = deadline > now ? deadline : now;
 
     memcpy(claims.sub, s->user_id, sizeof(claims.sub));
     memcpy(claims.sid, s->id, sizeof(claims.sid));
     out->access = token_issue_access(settings->key, &claims);
-    out->expires_in = settings->access_ttl;
+    out->expires_in = claims.exp - now;
     return out->access != NULL ? AUTH_OK : AUTH_ERROR;
 }
 

@@ -31,7 +31,7 @@ static struct {
     struct global_state global;
     struct user_entry *users;
     struct session_entry *sessions;
-    int64_t access_ttl;
+    int64_t horizon;
     unsigned revocations_since_prune;
 } state = {.lock = PTHREAD_RWLOCK_INITIALIZER};
 
@@ -44,11 +44,11 @@ revstate_generation_accepted(const struct global_state *g, int64_t gver, int64_t
 }
 
 int
-revstate_init(int64_t access_ttl)
+revstate_init(int64_t horizon)
 {
     revstate_destroy();
     state.global = (struct global_state){.version = 1};
-    state.access_ttl = access_ttl;
+    state.horizon = horizon;
     return 0;
 }
 
@@ -92,6 +92,14 @@ revstate_global(void)
     return g;
 }
 
+int64_t
+revstate_generation_deadline(int64_t gver)
+{
+    struct global_state g = revstate_global();
+
+    return g.grace_version != 0 && gver == g.grace_version ? g.grace_ends_at : INT64_MAX;
+}
+
 void
 revstate_set_user_version(const uint8_t user[REVSTATE_ID_LEN], int64_t version)
 {
@@ -119,7 +127,7 @@ prune_sessions_locked(int64_t now)
 
     HASH_ITER(hh, state.sessions, s, tmp)
     {
-        if (s->revoked_at + state.access_ttl < now) {
+        if (s->revoked_at + state.horizon < now) {
             HASH_DEL(state.sessions, s);
             free(s);
         }

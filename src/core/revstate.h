@@ -33,13 +33,17 @@ enum revocation_verdict {
 /* The one rule for global generations, shared by access and refresh checks. */
 bool revstate_generation_accepted(const struct global_state *g, int64_t gver, int64_t now);
 
-/* Sets up an empty state. `access_ttl` bounds how long a revoked session must be remembered:
+/* Sets up an empty state. `horizon` bounds how long a revoked session must be remembered:
  * no access token of it can outlive its revocation by more than that. */
-int revstate_init(int64_t access_ttl);
+int revstate_init(int64_t horizon);
 void revstate_destroy(void);
 
 void revstate_set_global(const struct global_state *g);
 struct global_state revstate_global(void);
+
+/* When tokens of global generation `gver` stop being accepted: the end of its grace window,
+ * or INT64_MAX for the current generation (and for any other, which is refused already). */
+int64_t revstate_generation_deadline(int64_t gver);
 
 /* Users never rotated are at version 1 and take no memory. */
 void revstate_set_user_version(const uint8_t user[REVSTATE_ID_LEN], int64_t version);

@@ -77,17 +77,17 @@ load_session(const char *session_id, int64_t revoked_at, void *arg)
 }
 
 enum store_result
-rotation_load_state(struct store *st, int64_t access_ttl)
+rotation_load_state(struct store *st, int64_t horizon)
 {
     struct security_config cfg;
     enum store_result r;
     uint64_t users, sessions;
 
-    revstate_init(access_ttl);
+    revstate_init(horizon);
     if ((r = st->ops->security_config(st, &cfg)) != STORE_OK)
         return r;
     revstate_set_global(&cfg.global);
-    r = st->ops->load_revocations(st, clock_now() - access_ttl, load_user, load_session, NULL);
+    r = st->ops->load_revocations(st, clock_now() - horizon, load_user, load_session, NULL);
     if (r != STORE_OK)
         return r;
     revstate_counts(&users, &sessions);

@@ -11,7 +11,9 @@
 enum store_result rotation_rotate(struct store *st, const struct rotation_request *rq,
                                   struct rotation_event *out);
 
-/* Fills the revocation state from the database; call once at start, before serving. */
-enum store_result rotation_load_state(struct store *st, int64_t access_ttl);
+/* Fills the revocation state from the database; call once at start, before serving.
+ * `horizon`: how long a revoked session must be remembered, the longest lifetime any access
+ * token of it can have had. */
+enum store_result rotation_load_state(struct store *st, int64_t horizon);
 
 #endif

@@ -121,7 +121,15 @@ call_body_object(struct call *c)
         return NULL;
     }
     root = json_loadb(body.base, body.len, JSON_REJECT_DUPLICATES, &error);
-    if (root == NULL || !json_is_object(root)) {
+    if (root == NULL) {
+        char detail[JSON_ERROR_TEXT_LENGTH + 64];
+
+        snprintf(detail, sizeof(detail), "invalid JSON at line %d, column %d: %s", error.line,
+                 error.column, error.text);
+        reply_error(c, 400, detail);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
         json_decref(root);
         reply_error(c, 400, "request body must be a JSON object");
         return NULL;
@@ -166,9 +174,16 @@ const char *
 call_string_field(struct call *c, json_t *body, const char *name, size_t min, size_t max)
 {
     const char *value = string_field(c, body, name);
+    char detail[160];
 
-    return value ? check_length(c, name, value, text_utf8_length(value), min, max, "characters")
-                 : NULL;
+    if (value == NULL)
+        return NULL;
+    if (min > 0 && value[strspn(value, " \t\r\n")] == '\0') {
+        snprintf(detail, sizeof(detail), "field '%s' must not be blank", name);
+        reply_error(c, 422, detail);
+        return NULL;
+    }
+    return check_length(c, name, value, text_utf8_length(value), min, max, "characters");
 }
 
 const char *

@@ -13,7 +13,8 @@ path_matches(const char *pattern, const char *path, size_t path_len, char *param
             const char *slash = memchr(path, '/', (size_t)(end - path));
             size_t seg = (size_t)((slash ? slash : end) - path);
 
-            if (seg == 0 || seg >= param_size)
+            /* A decoded "%00" would cut the value short where C strings end. */
+            if (seg == 0 || seg >= param_size || memchr(path, '\0', seg) != NULL)
                 return 0;
             memcpy(param, path, seg);
             param[seg] = '\0';

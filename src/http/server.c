@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,15 @@ on_accept(h2o_socket_t *listener, const char *err)
         h2o_accept(&w->accept, sock);
 }
 
+static bool
+valid_port(const char *port)
+{
+    char *end;
+    long n = strtol(port, &end, 10);
+
+    return port[0] != '\0' && *end == '\0' && n >= 1 && n <= 65535;
+}
+
 /* Splits "host:port" or "[v6]:port". */
 static int
 split_listen(const char *address, char *host, size_t hostlen, char *port, size_t portlen)
@@ -70,14 +80,14 @@ split_listen(const char *address, char *host, size_t hostlen, char *port, size_t
             return -1;
         snprintf(host, hostlen, "%.*s", (int)(close - address - 1), address + 1);
         snprintf(port, portlen, "%s", close + 2);
-        return 0;
+        return valid_port(port) ? 0 : -1;
     }
     colon = strrchr(address, ':');
     if (colon == NULL || colon == address)
         return -1;
     snprintf(host, hostlen, "%.*s", (int)(colon - address), address);
     snprintf(port, portlen, "%s", colon + 1);
-    return 0;
+    return valid_port(port) ? 0 : -1;
 }
 
 static int
@@ -89,7 +99,8 @@ open_listener(const char *address)
     int fd = -1, on = 1, rc;
 
     if (split_listen(address, host, sizeof(host), port, sizeof(port)) != 0) {
-        log_error("server", "listen address '%s' is not HOST:PORT", address);
+        log_error("server", "listen address '%s' is not HOST:PORT with a port from 1 to 65535",
+                  address);
         return -1;
     }
     if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0) {
@@ -97,8 +108,9 @@ open_listener(const char *address)
         return -1;
     }
     fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* No SO_REUSEPORT: a second rotator on the same address must fail to start, not share
+     * the port while holding a revocation state of its own. */
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
         log_error("server", "cannot listen on %s: %s", address, strerror(errno));
         if (fd >= 0)
@@ -155,12 +167,19 @@ static int
 prepare_workers(struct worker *workers, int n)
 {
     char err[512];
+    int fd = open_listener(server.settings->listen);
 
+    if (fd < 0)
+        return -1;
+    /* Every thread watches the one listening socket, each through its own descriptor; the
+     * kernel hands each connection to the thread whose accept() comes first. */
     for (int i = 0; i < n; i++) {
         workers[i].index = i;
-        workers[i].listen_fd = open_listener(server.settings->listen);
-        if (workers[i].listen_fd < 0)
+        workers[i].listen_fd = i == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (workers[i].listen_fd < 0) {
+            log_error("server", "cannot share the listening socket: %s", strerror(errno));
             return -1;
+        }
         workers[i].store = store_open(server.settings->database_url, err, sizeof(err));
         if (workers[i].store == NULL) {
             log_error("server", "%s", err);
@@ -181,15 +200,26 @@ release_workers(struct worker *workers, int n)
 }
 
 static void
+handled_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
+/* Waits for SIGINT or SIGTERM. SIGHUP, which asks daemons to reload, is logged and ignored:
+ * rotator reads its settings once, and a stray hangup must not take authentication down. */
+static void
 wait_for_stop_signal(void)
 {
     sigset_t set;
     int sig = 0;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigwait(&set, &sig);
+    handled_signals(&set);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+        log_warning("server", "received SIGHUP: ignored, rotator has nothing to reload; "
+                              "restart it to change settings");
     log_info("server", "received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     atomic_store(&server.stopping, true);
 }
@@ -211,9 +241,7 @@ server_run(const struct server_settings *settings, server_dispatch_fn dispatch)
 
     /* Signals go to the main thread only, which waits for them below. */
     signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
+    handled_signals(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     if (prepare_workers(workers, settings->threads) != 0)

@@ -164,6 +164,12 @@ map_error(struct sqlite_store *s, int rc, const char *what)
         if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
             return STORE_CONFLICT;
         break;
+    case SQLITE_READONLY:
+        log_error("sqlite",
+                  "%s: the database is read-only; check the permissions of the file "
+                  "and of its folder (SQLite writes its -wal and -shm files there)",
+                  what);
+        return STORE_UNAVAILABLE;
     case SQLITE_CANTOPEN:
     case SQLITE_IOERR:
     case SQLITE_FULL:
@@ -562,7 +568,13 @@ sqlite_migrate(struct store *st, int *from, int *to)
             return r;
         *to = m->version;
     }
-    return STORE_OK;
+    /* A database that opens but cannot be written would answer every login with an error:
+     * find out now, with a write that is rolled back. */
+    r = exec(s,
+             "BEGIN IMMEDIATE; UPDATE security_config SET last_updated_at = last_updated_at; "
+             "ROLLBACK",
+             "check that the database is writable");
+    return rollback(s, r);
 }
 
 static enum store_result

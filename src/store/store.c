@@ -1,7 +1,11 @@
 #include "store/store.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <string.h>
 
 static const char SQLITE_PREFIX[] = "sqlite:";
@@ -91,4 +95,34 @@ store_result_text(enum store_result r)
         return "database error";
     }
     return "unknown";
+}
+
+int
+store_claim_exclusive(const char *url, char *err, size_t errlen)
+{
+    char path[1100], holder[32] = "";
+    ssize_t n;
+    int fd;
+
+    if (strncmp(url, SQLITE_PREFIX, strlen(SQLITE_PREFIX)) != 0)
+        return 0;
+    snprintf(path, sizeof(path), "%s.serve-lock", url + strlen(SQLITE_PREFIX));
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        n = read(fd, holder, sizeof(holder) - 1);
+        holder[n > 0 ? n : 0] = '\0';
+        snprintf(err, errlen,
+                 "another rotator (pid %s) is already serving this database; "
+                 "one process per SQLite database",
+                 holder[0] ? holder : "unknown");
+        close(fd);
+        return -1;
+    }
+    /* The descriptor stays open, and the lock held, until the process exits. */
+    if (ftruncate(fd, 0) == 0)
+        dprintf(fd, "%ld", (long)getpid());
+    return 0;
 }

@@ -162,6 +162,12 @@ void store_configure(const struct store_options *options);
 struct store *store_open(const char *url, char *err, size_t errlen);
 void store_close(struct store *st);
 
+/* Makes sure this process is the only rotator serving an SQLite database: each process holds
+ * its revocation state in memory, so a second one would miss the first one's revocations.
+ * Returns 0 (the claim lasts until the process exits), or -1 with a reason in `err`. Other
+ * backends: 0, no claim (see KNOWN BUGS in the README). */
+int store_claim_exclusive(const char *url, char *err, size_t errlen);
+
 /* For "sqlite:PATH" URLs, the folder of PATH, where the default key file lives; -1 for any
  * other database, which has no folder to keep a key file in. */
 int store_url_directory(const char *url, char *out, size_t outlen);

@@ -29,7 +29,7 @@ static const struct setting settings[] = {
      "database: sqlite:PATH, or a PostgreSQL URI / libpq connection string"},
     {"jwt-key-file", "ROTATOR_JWT_KEY_FILE", STRING, AT(jwt_key_file), 0, 0, NULL,
      "HMAC secret, 32+ raw bytes (default: jwt.key beside the SQLite file, made on first start)"},
-    {"access-ttl", "ROTATOR_ACCESS_TTL", INTEGER, AT(access_ttl), 60, 86400, "900",
+    {"access-ttl", "ROTATOR_ACCESS_TTL", INTEGER, AT(access_ttl), 60, LIMIT_ACCESS_TTL_MAX, "900",
      "access token lifetime, seconds"},
     {"refresh-ttl", "ROTATOR_REFRESH_TTL", INTEGER, AT(refresh_ttl), 300, 31536000, "2592000",
      "refresh token lifetime, seconds"},

@@ -14,6 +14,17 @@ ids_new(char out[IDS_TEXT_LEN])
 }
 
 int
+ids_canonical(const char *text, char out[IDS_TEXT_LEN])
+{
+    uuid_t id;
+
+    if (ids_parse(text, id) != 0)
+        return -1;
+    uuid_unparse_lower(id, out);
+    return 0;
+}
+
+int
 ids_parse(const char *text, uint8_t out[16])
 {
     if (strnlen(text, IDS_TEXT_LEN) != IDS_TEXT_LEN - 1)

@@ -31,4 +31,9 @@
 
 #define LIMIT_THREADS_MAX 64
 
+/* The longest access token lifetime a configuration may set. Revoked sessions are remembered
+ * this long, whatever the lifetime is today, so that shortening it at a restart cannot revive
+ * a token minted under the longer one. */
+#define LIMIT_ACCESS_TTL_MAX 86400
+
 #endif

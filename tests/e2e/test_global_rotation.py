@@ -68,9 +68,9 @@ class GlobalRotationRulesTest(RotatorTestCase):
                 self.assertStatus(resp, status)
 
     def test_grace_must_be_integer_0_to_60(self):
-        """Grace is whole minutes from 0 to 60."""
-        for grace, status in [(-1, 422), (61, 422), (1.5, 422),
-                              (60, 200), (0, 200)]:
+        """Grace is whole minutes from 0 to 60: out of range is 422, not a JSON integer 400."""
+        for grace, status in [(-1, 422), (61, 422), (1.5, 400), ("15", 400),
+                              (True, 400), (60, 200), (0, 200)]:
             with self.subTest(grace=grace):
                 resp = self.rotate_global(self.admin_token(), grace)
                 self.assertStatus(resp, status)
