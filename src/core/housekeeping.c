@@ -19,6 +19,7 @@ static struct {
     pthread_cond_t wake;
     bool running;
     bool stopping;
+    bool failing; /* the last sweep failed: log the next failure quietly, and the recovery */
     struct store *store;
 } hk = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
@@ -31,10 +32,18 @@ sweep_expired(void)
         enum store_result r = hk.store->ops->sweep(hk.store, clock_now(), &swept);
 
         if (r != STORE_OK) {
-            log_warning("housekeeping", "sweeping expired sessions failed (%s); will retry",
-                        store_result_text(r));
+            /* Once per outage, not once a second: the request errors tell the rest. */
+            if (!hk.failing)
+                log_warning("housekeeping",
+                            "sweeping expired sessions failed (%s); retrying "
+                            "every second",
+                            store_result_text(r));
+            hk.failing = true;
             return;
         }
+        if (hk.failing)
+            log_info("housekeeping", "sweeping expired sessions works again");
+        hk.failing = false;
         total += swept;
         if (swept == 0)
             break;

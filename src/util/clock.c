@@ -4,11 +4,21 @@
 #include <time.h>
 
 static _Atomic int64_t offset_seconds;
+static _Atomic int64_t latest; /* the largest value ever returned */
 
+/* Never earlier than a value already returned: a system clock stepped back must not reopen a
+ * grace window that has closed, nor make an expired token valid again. */
 int64_t
 clock_now(void)
 {
-    return (int64_t)time(NULL) + atomic_load_explicit(&offset_seconds, memory_order_relaxed);
+    int64_t now = (int64_t)time(NULL) + atomic_load_explicit(&offset_seconds, memory_order_relaxed);
+    int64_t seen = atomic_load_explicit(&latest, memory_order_relaxed);
+
+    if (now <= seen)
+        return seen;
+    /* A lost race means another thread stored a value at least as recent: fine either way. */
+    atomic_compare_exchange_strong(&latest, &seen, now);
+    return now;
 }
 
 void
