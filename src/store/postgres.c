@@ -1735,3 +1735,34 @@ static const struct store_ops pg_ops = {
     .events_list = pg_events_list,
     .load_revocations = pg_load_revocations,
 };
+
+/* The advisory lock key of "one rotator per database": any constant, chosen once. */
+#define SERVE_LOCK_KEY "7317021405"
+
+int
+store_postgres_claim_exclusive(const char *conninfo, char *err, size_t errlen)
+{
+    /* Held open, never pooled, for the life of the process: the lock lives with it. */
+    static struct pg_conn *holder;
+    char why[256];
+    PGresult *res;
+    bool taken;
+
+    if ((holder = conn_open(conninfo, why, sizeof(why))) == NULL) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", why);
+        return -1;
+    }
+    res = PQexec(holder->conn, "SELECT pg_try_advisory_lock(" SERVE_LOCK_KEY ")");
+    taken = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+            strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!taken) {
+        snprintf(err, errlen,
+                 "another rotator is already serving this database; one process "
+                 "per database");
+        conn_close(holder);
+        holder = NULL;
+        return -1;
+    }
+    return 0;
+}

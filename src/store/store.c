@@ -104,8 +104,8 @@ store_claim_exclusive(const char *url, char *err, size_t errlen)
     ssize_t n;
     int fd;
 
-    if (strncmp(url, SQLITE_PREFIX, strlen(SQLITE_PREFIX)) != 0)
-        return 0;
+    if (!has_prefix(url, SQLITE_PREFIX))
+        return store_postgres_claim_exclusive(url, err, errlen);
     snprintf(path, sizeof(path), "%s.serve-lock", url + strlen(SQLITE_PREFIX));
     if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));

@@ -162,11 +162,13 @@ void store_configure(const struct store_options *options);
 struct store *store_open(const char *url, char *err, size_t errlen);
 void store_close(struct store *st);
 
-/* Makes sure this process is the only rotator serving an SQLite database: each process holds
- * its revocation state in memory, so a second one would miss the first one's revocations.
- * Returns 0 (the claim lasts until the process exits), or -1 with a reason in `err`. Other
- * backends: 0, no claim (see KNOWN BUGS in the README). */
+/* Makes sure this process is the only rotator serving the database: each process holds its
+ * revocation state in memory, so a second one would miss the first one's revocations.
+ * Returns 0 (the claim lasts until the process exits), or -1 with a reason in `err`. */
 int store_claim_exclusive(const char *url, char *err, size_t errlen);
+
+/* PostgreSQL's claim: a session-level advisory lock on a connection of its own. */
+int store_postgres_claim_exclusive(const char *conninfo, char *err, size_t errlen);
 
 /* For "sqlite:PATH" URLs, the folder of PATH, where the default key file lives; -1 for any
  * other database, which has no folder to keep a key file in. */
