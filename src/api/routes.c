@@ -101,6 +101,15 @@ admit(struct call *c, const struct route *route)
 static void
 reply_method_not_allowed(struct call *c)
 {
+    h2o_req_t *req = c->req;
+    char allow[64];
+    h2o_iovec_t value;
+
+    router_allowed(routes, sizeof(routes) / sizeof(routes[0]), req->path_normalized.base,
+                   req->path_normalized.len, allow, sizeof(allow));
+    value = h2o_strdup(&req->pool, allow, SIZE_MAX);
+
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, value.base, value.len);
     reply_error(c, 405, "Method not allowed");
 }
 

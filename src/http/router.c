@@ -27,6 +27,21 @@ path_matches(const char *pattern, const char *path, size_t path_len, char *param
     return *pattern == '\0' && path == end;
 }
 
+void
+router_allowed(const struct route *routes, size_t n_routes, const char *path, size_t path_len,
+               char *out, size_t outlen)
+{
+    char param[64];
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < n_routes; i++) {
+        if (path_matches(routes[i].pattern, path, path_len, param, sizeof(param)))
+            used += (size_t)snprintf(out + used, used < outlen ? outlen - used : 0, "%s%s",
+                                     used ? ", " : "", routes[i].method);
+    }
+}
+
 enum router_match
 router_match(const struct route *routes, size_t n_routes, const char *method, size_t method_len,
              const char *path, size_t path_len, const struct route **route, char *param,

@@ -28,4 +28,8 @@ enum router_match router_match(const struct route *routes, size_t n_routes, cons
                                size_t method_len, const char *path, size_t path_len,
                                const struct route **route, char *param, size_t param_size);
 
+/* Writes the methods `path` allows, comma-separated, for a 405's Allow header. */
+void router_allowed(const struct route *routes, size_t n_routes, const char *path, size_t path_len,
+                    char *out, size_t outlen);
+
 #endif

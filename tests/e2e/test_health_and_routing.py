@@ -29,18 +29,21 @@ class HealthAndRoutingTest(RotatorTestCase):
         self.assertStatus(resp, 404)
 
     def test_wrong_method_on_known_route_is_405(self):
-        """A client using the wrong verb learns the route exists (405)."""
-        for method, path in [("GET", "/auth/login"),
-                             ("GET", "/auth/refresh"),
-                             ("DELETE", "/health"),
-                             ("POST", "/auth/me"),
-                             ("PUT", "/token-rotation/global"),
-                             ("POST", "/token-rotation/security-config"),
-                             ("POST", "/sessions/active"),
-                             ("GET", "/auth/sessions/"
-                                     "7c9e6679-7425-40de-944b-e07fc1f90ae7")]:
+        """A client using the wrong verb learns the route exists (405) and, from the Allow
+        header, which verb it takes."""
+        for method, path, allow in [("GET", "/auth/login", "POST"),
+                                    ("GET", "/auth/refresh", "POST"),
+                                    ("DELETE", "/health", "GET"),
+                                    ("POST", "/auth/me", "GET"),
+                                    ("PUT", "/token-rotation/global", "POST"),
+                                    ("POST", "/token-rotation/security-config", "GET"),
+                                    ("POST", "/sessions/active", "GET"),
+                                    ("GET", "/auth/sessions/"
+                                            "7c9e6679-7425-40de-944b-e07fc1f90ae7", "DELETE")]:
             with self.subTest(method=method, path=path):
-                self.assertStatus(self.req(method, path), 405)
+                resp = self.req(method, path)
+                self.assertStatus(resp, 405)
+                self.assertEqual(resp.headers.get("Allow"), allow)
 
     def test_bad_json_is_400(self):
         """Malformed JSON is a client error, not a server crash."""
