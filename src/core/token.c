@@ -56,6 +56,20 @@ out:
     return out;
 }
 
+/* The last character of an unpadded encoding carries bits that encode nothing; they must be
+ * zero (RFC 4648, section 3.5), or one token would have several spellings. `c` is already in
+ * the standard alphabet. */
+static bool
+last_char_canonical(char c, size_t len)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *at = strchr(alphabet, c);
+    int unused_mask = len % 4 == 2 ? 0xf : len % 4 == 3 ? 0x3 : 0;
+
+    return at != NULL && c != '\0' && ((at - alphabet) & unused_mask) == 0;
+}
+
 /* Decodes base64url without padding (RFC 7515, section 2) into `out`. Returns the decoded
  * length, or -1 when `in` is not base64url or does not fit. */
 static ssize_t
@@ -80,7 +94,7 @@ b64url_decode(const char *in, size_t len, uint8_t *out, size_t outlen)
     }
     memset(buf + len, '=', padded - len);
     n = EVP_DecodeBlock(out, (const unsigned char *)buf, (int)padded);
-    if (n < 0)
+    if (n < 0 || (len > 0 && !last_char_canonical(buf[len - 1], len)))
         return -1;
     /* EVP_DecodeBlock counts the padding as zero bytes; take them back off. */
     return n - (ssize_t)(padded - len);

@@ -13,6 +13,7 @@
 #include "core/revstate.h"
 #include "core/token.h"
 #include "core/token_cache.h"
+#include "util/clock.h"
 
 static const uint8_t USER_A[16] = {1};
 static const uint8_t USER_B[16] = {2};
@@ -74,6 +75,30 @@ test_session_revocation_is_per_session(void **unused)
     revstate_revoke_session(SESSION_A, 100);
     assert_int_equal(revstate_check(USER_A, SESSION_A, 1, 1, 101), REVOCATION_SESSION);
     assert_int_equal(revstate_check(USER_A, SESSION_B, 1, 1, 101), REVOCATION_OK);
+}
+
+/* A revoked session is remembered for the whole horizon (the longest access token lifetime),
+ * and forgotten after it, when no token of it can still be unexpired. */
+static void
+test_revoked_sessions_kept_for_the_horizon(void **unused)
+{
+    int64_t now = clock_now();
+    uint64_t users, sessions;
+    uint8_t id[16] = {0};
+
+    (void)unused;
+    revstate_init(86400);
+    revstate_revoke_session(SESSION_A, now - 3600);  /* within the horizon */
+    revstate_revoke_session(SESSION_B, now - 90000); /* beyond it */
+    for (uint16_t i = 0; i < 1100; i++) {            /* enough to trigger a prune */
+        memcpy(id + 14, &i, sizeof(i));
+        id[0] = 0xee;
+        revstate_revoke_session(id, now);
+    }
+    revstate_counts(&users, &sessions);
+    assert_int_equal(revstate_check(USER_A, SESSION_A, 1, 1, now), REVOCATION_SESSION);
+    assert_true(sessions < 1102); /* SESSION_B was forgotten */
+    assert_true(sessions >= 1100);
 }
 
 static void
@@ -196,13 +221,28 @@ test_access_token_tampering(void **unused)
     char *token = token_issue_access(test_key(), &CLAIMS);
     char *dot = strchr(token, '.');
     size_t len = strlen(token);
+    char saved;
 
     (void)unused;
     dot[3] ^= 1; /* a bit of the payload */
     assert_int_equal(token_verify_access(test_key(), token, 1000, &out), TOKEN_BAD_SIGNATURE);
     dot[3] ^= 1;
-    token[len - 1] = token[len - 1] == 'A' ? 'B' : 'A'; /* a bit of the signature */
+    saved = token[len - 10];
+    token[len - 10] = saved == 'A' ? 'B' : 'A'; /* a bit of the signature */
     assert_int_equal(token_verify_access(test_key(), token, 1000, &out), TOKEN_BAD_SIGNATURE);
+    token[len - 10] = saved;
+    assert_int_equal(token_verify_access(test_key(), token, 1000, &out), TOKEN_VALID);
+
+    /* The signature's last character has two bits that encode nothing; setting them makes
+     * another spelling of the same bytes, which must not pass as the same token. */
+    {
+        static const char alphabet[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        long at = strchr(alphabet, token[len - 1]) - alphabet;
+
+        token[len - 1] = alphabet[at | 1];
+        assert_int_not_equal(token_verify_access(test_key(), token, 1000, &out), TOKEN_VALID);
+    }
     free(token);
 }
 
@@ -260,6 +300,7 @@ main(void)
         cmocka_unit_test_setup(test_versions_never_go_back, fresh_state),
         cmocka_unit_test_setup(test_session_revocation_is_per_session, fresh_state),
         cmocka_unit_test_setup(test_global_grace_window, fresh_state),
+        cmocka_unit_test(test_revoked_sessions_kept_for_the_horizon),
         cmocka_unit_test(test_access_token_round_trip),
         cmocka_unit_test(test_access_token_wrong_key),
         cmocka_unit_test(test_access_token_other_algorithm_refused),
