@@ -78,7 +78,7 @@ api_rotate_user(struct call *c)
         reply_error(c, 400, "user id must be a UUID");
         return;
     }
-    if (memcmp(id, c->principal.user, sizeof(id)) != 0 && !api_is_admin(c)) {
+    if (memcmp(id, c->principal.claims.sub_id, sizeof(id)) != 0 && !api_is_admin(c)) {
         log_warning("auth", "forbidden: user_id=%s tried to rotate the tokens of user_id=%s",
                     c->principal.claims.sub, user_id);
         reply_error(c, 403, "You can only rotate your own tokens");

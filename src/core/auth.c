@@ -167,10 +167,8 @@ auth_authenticate(const char *access_token, struct principal *out)
         log_debug("auth", "access token refused: %s", token_status_text(status));
         return AUTH_DENIED;
     }
-    if (ids_parse(out->claims.sub, out->user) != 0 || ids_parse(out->claims.sid, out->session) != 0)
-        return AUTH_DENIED;
-
-    verdict = revstate_check(out->user, out->session, out->claims.ver, out->claims.gver, now);
+    verdict = revstate_check(out->claims.sub_id, out->claims.sid_id, out->claims.ver,
+                             out->claims.gver, now);
     if (verdict != REVOCATION_OK) {
         log_debug("auth", "access token refused: %s: user_id=%s session_id=%s",
                   revstate_verdict_text(verdict), out->claims.sub, out->claims.sid);

@@ -27,8 +27,6 @@ struct auth_tokens {
 
 struct principal {
     struct access_claims claims;
-    uint8_t user[REVSTATE_ID_LEN];
-    uint8_t session[REVSTATE_ID_LEN];
 };
 
 enum auth_result {

@@ -127,16 +127,15 @@ signature_matches(const struct signing_key *key, const char *token, size_t signe
     return expected_len == 32 && CRYPTO_memcmp(expected, presented, 32) == 0;
 }
 
-/* Copies a claim that must be a canonical UUID string. */
+/* Copies a claim that must be a UUID string, in text and in binary. */
 static int
-copy_uuid_claim(json_t *claims, const char *name, char out[TOKEN_UUID_LEN])
+copy_uuid_claim(json_t *claims, const char *name, char out[TOKEN_UUID_LEN], uint8_t id[16])
 {
     const char *value = json_string_value(json_object_get(claims, name));
-    uuid_t parsed;
 
-    if (value == NULL || strlen(value) != TOKEN_UUID_LEN - 1 || uuid_parse(value, parsed) != 0)
+    if (value == NULL || strlen(value) != TOKEN_UUID_LEN - 1 || uuid_parse(value, id) != 0)
         return -1;
-    uuid_unparse_lower(parsed, out);
+    uuid_unparse_lower(id, out);
     return 0;
 }
 
@@ -163,7 +162,8 @@ read_claims(json_t *header, json_t *claims, int64_t now, struct access_claims *o
     if (alg == NULL || strcmp(alg, "HS256") != 0)
         return TOKEN_BAD_SIGNATURE;
     if (iss == NULL || strcmp(iss, ISSUER) != 0 || role == NULL ||
-        copy_uuid_claim(claims, "sub", out->sub) || copy_uuid_claim(claims, "sid", out->sid) ||
+        copy_uuid_claim(claims, "sub", out->sub, out->sub_id) ||
+        copy_uuid_claim(claims, "sid", out->sid, out->sid_id) ||
         get_int_claim(claims, "ver", &out->ver) || get_int_claim(claims, "gver", &out->gver) ||
         get_int_claim(claims, "iat", &out->iat) || get_int_claim(claims, "exp", &out->exp))
         return TOKEN_MALFORMED;

@@ -17,6 +17,8 @@
 struct access_claims {
     char sub[TOKEN_UUID_LEN];
     char sid[TOKEN_UUID_LEN];
+    uint8_t sub_id[16]; /* the same two ids in binary, filled by token_verify_access() */
+    uint8_t sid_id[16];
     int admin;
     int64_t ver;
     int64_t gver;
