@@ -12,32 +12,21 @@
  * refreshes of one token never both succeed, while refreshes of different sessions run side by
  * side.
  *
- * When the server goes away (restart, failover), the connections that saw it go are closed
- * instead of going back to the pool. Operations meanwhile fail with STORE_UNAVAILABLE at once,
- * and the first one after the server is back opens a fresh connection: no restart needed. */
+ * Connections, and what happens when the server goes away, are the pool's business
+ * (pg_pool.c). */
 #include <assert.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libpq-fe.h>
 
 #include "store/counts.h"
 #include "store/migrations.h"
+#include "store/pg_pool.h"
 #include "store/store.h"
 #include "util/log.h"
-
-/* How long a writer waits for a row another writer holds before the request gets 503: the
- * same as SQLite's busy timeout. */
-#define LOCK_TIMEOUT "5s"
-
-/* Seconds to wait for the server to accept a connection; the URL may say otherwise. */
-#define CONNECT_TIMEOUT "5"
 
 /* The advisory lock that lets one process at a time migrate the schema ("rota"). */
 #define MIGRATION_LOCK "SELECT pg_advisory_xact_lock(1919906913)"
@@ -66,6 +55,7 @@ enum { SWEEP_BATCH = 1000 };
     "id, rotation_type, user_id, old_version, new_version, tokens_revoked, users_affected, "       \
     "reason, initiated_by, grace_period_minutes, rotated_at"
 
+/* One bit per statement in pg_conn.prepared. */
 enum stmt_id {
     S_PING,
     S_USER_INSERT,
@@ -104,6 +94,8 @@ enum stmt_id {
 /* Parameters whose type the statement does not fix carry a cast. Emails compare like SQLite's
  * NOCASE (ASCII only) through lower() under the "C" collation, which the unique index uses;
  * ids sort bytewise for the same reason. */
+_Static_assert(S_COUNT <= 64, "pg_conn.prepared has one bit per statement");
+
 static const char *const stmt_sql[S_COUNT] = {
     [S_PING] = "SELECT global_version FROM security_config WHERE id = 1",
     [S_USER_INSERT] = "INSERT INTO users (" USER_COLUMNS ") VALUES ($1, $2, $3, $4, 1, $5)",
@@ -185,25 +177,6 @@ static const char *const transient_states[] = {
     "40P01", /* deadlock detected */
 };
 
-struct pg_conn {
-    PGconn *conn;
-    bool prepared[S_COUNT];
-    struct pg_conn *next; /* in the pool's idle list */
-};
-
-struct pg_pool {
-    struct pg_pool *next; /* in `pools` */
-    char *conninfo;       /* may hold a password: never logged */
-    int users;            /* stores open on this pool */
-    struct store_options limits;
-    pthread_mutex_t lock;
-    pthread_cond_t returned; /* a connection or a slot came free */
-    struct pg_conn *idle;
-    int n_idle;
-    int n_open; /* idle, in use, or being made */
-    bool down;  /* the last attempt to connect failed */
-};
-
 struct pg_store {
     struct store base;
     struct pg_pool *pool;
@@ -221,263 +194,25 @@ struct params {
 
 static const struct store_ops pg_ops;
 
-/* Every pool of the process, one per connection string. */
-static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pg_pool *pools;
-
 static struct pg_store *
 to_pg(struct store *st)
 {
     return (struct pg_store *)st;
 }
 
-/* ---- Connections ---- */
-
-static void
-on_notice(void *arg, const char *message)
-{
-    (void)arg;
-    log_debug("postgres", "server notice: %.*s", (int)strcspn(message, "\n"), message);
-}
-
-static void
-conn_close(struct pg_conn *c)
-{
-    if (c == NULL)
-        return;
-    PQfinish(c->conn);
-    free(c);
-}
-
-/* Opens a connection, or returns NULL with the first line of libpq's reason in `why`. */
-static struct pg_conn *
-conn_open(const char *conninfo, char *why, size_t whylen)
-{
-    /* Ours come first: what the URL says about the same keys wins. */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const values[] = {CONNECT_TIMEOUT, "rotator", conninfo, NULL};
-    struct pg_conn *c = calloc(1, sizeof(*c));
-    PGresult *res = NULL;
-
-    if (c == NULL) {
-        snprintf(why, whylen, "out of memory");
-        return NULL;
-    }
-    c->conn = PQconnectdbParams(keys, values, 1);
-    if (PQstatus(c->conn) == CONNECTION_OK) {
-        PQsetNoticeProcessor(c->conn, on_notice, NULL);
-        res = PQexec(c->conn, "SET lock_timeout = '" LOCK_TIMEOUT "'");
-        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-            PQclear(res);
-            return c;
-        }
-    }
-    snprintf(why, whylen, "%.*s", (int)strcspn(PQerrorMessage(c->conn), "\n"),
-             PQerrorMessage(c->conn));
-    PQclear(res);
-    conn_close(c);
-    return NULL;
-}
-
-/* An idle connection has nothing to read: input means the server is ending it (shutdown,
- * restart) or sent a notice. Either way a fresh connection is the safe choice, and finding
- * out costs no round trip. */
-static bool
-conn_alive(const struct pg_conn *c)
-{
-    struct pollfd p = {.fd = PQsocket(c->conn), .events = POLLIN};
-
-    return PQstatus(c->conn) == CONNECTION_OK && p.fd >= 0 && poll(&p, 1, 0) == 0;
-}
-
-/* ---- The pool ---- */
-
-static struct pg_pool *
-pool_new(const char *conninfo, const struct store_options *limits)
-{
-    struct pg_pool *p = calloc(1, sizeof(*p));
-    pthread_condattr_t attr;
-
-    if (p == NULL || (p->conninfo = strdup(conninfo)) == NULL) {
-        free(p);
-        return NULL;
-    }
-    p->limits = *limits;
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->returned, &attr);
-    pthread_condattr_destroy(&attr);
-    return p;
-}
-
-static void
-pool_free(struct pg_pool *p)
-{
-    struct pg_conn *c;
-
-    while ((c = p->idle) != NULL) {
-        p->idle = c->next;
-        conn_close(c);
-    }
-    pthread_cond_destroy(&p->returned);
-    pthread_mutex_destroy(&p->lock);
-    free(p->conninfo);
-    free(p);
-}
-
-/* Finds the pool of `conninfo`, or makes it with `limits`; the caller becomes one of its
- * users. A pool keeps the limits it was made with. */
-static struct pg_pool *
-pool_attach(const char *conninfo, const struct store_options *limits)
-{
-    struct pg_pool *p;
-
-    pthread_mutex_lock(&pools_lock);
-    for (p = pools; p != NULL && strcmp(p->conninfo, conninfo) != 0; p = p->next)
-        ;
-    if (p == NULL && (p = pool_new(conninfo, limits)) != NULL) {
-        p->next = pools;
-        pools = p;
-    }
-    if (p != NULL)
-        p->users++;
-    pthread_mutex_unlock(&pools_lock);
-    return p;
-}
-
-/* The last user out closes the pool's connections. */
-static void
-pool_detach(struct pg_pool *p)
-{
-    struct pg_pool **link;
-    bool last;
-
-    pthread_mutex_lock(&pools_lock);
-    last = --p->users == 0;
-    if (last) {
-        for (link = &pools; *link != p; link = &(*link)->next)
-            ;
-        *link = p->next;
-    }
-    pthread_mutex_unlock(&pools_lock);
-    if (last)
-        pool_free(p);
-}
-
-/* Pops an idle connection that is still usable, closing those the server has ended. Called
- * with the pool locked. */
-static struct pg_conn *
-take_idle(struct pg_pool *pool)
-{
-    struct pg_conn *c;
-
-    while ((c = pool->idle) != NULL) {
-        pool->idle = c->next;
-        pool->n_idle--;
-        if (conn_alive(c))
-            return c;
-        log_debug("postgres", "dropping a pooled connection that the server closed");
-        conn_close(c);
-        pool->n_open--;
-    }
-    return NULL;
-}
-
-/* Waits until an idle connection or a free slot turns up, for at most the pool timeout.
- * Returns with `*c` set, or with `*c` NULL and a slot reserved for a new connection. */
-static enum store_result
-wait_for_connection(struct pg_pool *pool, struct pg_conn **c)
-{
-    int capacity = pool->limits.pool_size + pool->limits.max_overflow;
-    enum store_result r = STORE_OK;
-    struct timespec deadline;
-    int rc = 0;
-
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += pool->limits.pool_timeout;
-    pthread_mutex_lock(&pool->lock);
-    for (;;) {
-        if ((*c = take_idle(pool)) != NULL)
-            break;
-        if (pool->n_open < capacity) {
-            pool->n_open++;
-            break;
-        }
-        if (rc == ETIMEDOUT) {
-            r = STORE_UNAVAILABLE;
-            break;
-        }
-        rc = pthread_cond_timedwait(&pool->returned, &pool->lock, &deadline);
-    }
-    pthread_mutex_unlock(&pool->lock);
-    if (r != STORE_OK)
-        log_warning("postgres",
-                    "no database connection came free within %d s (pool of %d, overflow %d)",
-                    pool->limits.pool_timeout, pool->limits.pool_size, pool->limits.max_overflow);
-    return r;
-}
-
-/* Makes a connection in the slot wait_for_connection() reserved, or frees the slot. */
-static struct pg_conn *
-connect_in_slot(struct pg_pool *pool)
-{
-    char why[256];
-    struct pg_conn *c = conn_open(pool->conninfo, why, sizeof(why));
-    bool was_down;
-
-    pthread_mutex_lock(&pool->lock);
-    was_down = pool->down;
-    pool->down = c == NULL;
-    if (c == NULL) {
-        pool->n_open--;
-        pthread_cond_signal(&pool->returned);
-    }
-    pthread_mutex_unlock(&pool->lock);
-
-    /* One line when the database goes away and one when it is back, not one per request. */
-    if (c == NULL && !was_down)
-        log_error("postgres", "cannot connect to the database: %s", why);
-    else if (c != NULL && was_down)
-        log_info("postgres", "connected to the database again");
-    return c;
-}
-
 /* Takes a connection for one operation. */
 static enum store_result
 acquire(struct pg_store *s)
 {
-    enum store_result r = wait_for_connection(s->pool, &s->c);
-
-    if (r == STORE_OK && s->c == NULL && (s->c = connect_in_slot(s->pool)) == NULL)
-        r = STORE_UNAVAILABLE;
-    return r;
+    return pg_pool_acquire(s->pool, &s->c);
 }
 
-/* Gives the operation's connection back and returns `r`. A connection that broke, or that is
- * still inside a transaction because its rollback failed, is closed instead, and so are those
- * beyond the pool size. */
+/* Gives the operation's connection back and returns `r`. */
 static enum store_result
 release(struct pg_store *s, enum store_result r)
 {
-    struct pg_pool *pool = s->pool;
-    struct pg_conn *c = s->c;
-    bool reusable =
-        PQstatus(c->conn) == CONNECTION_OK && PQtransactionStatus(c->conn) == PQTRANS_IDLE;
-
+    pg_pool_release(s->pool, s->c);
     s->c = NULL;
-    pthread_mutex_lock(&pool->lock);
-    if (reusable && pool->n_idle < pool->limits.pool_size) {
-        c->next = pool->idle;
-        pool->idle = c;
-        pool->n_idle++;
-        c = NULL;
-    } else {
-        pool->n_open--;
-    }
-    pthread_cond_signal(&pool->returned);
-    pthread_mutex_unlock(&pool->lock);
-    conn_close(c);
     return r;
 }
 
@@ -557,11 +292,11 @@ query(struct pg_store *s, enum stmt_id id, const struct params *p, const char *w
     if (p == NULL)
         p = &none;
     snprintf(name, sizeof(name), "s%d", (int)id);
-    if (!s->c->prepared[id]) {
+    if (!(s->c->prepared & (UINT64_C(1) << id))) {
         r = finish(s, PQprepare(s->c->conn, name, stmt_sql[id], 0, NULL), what, NULL);
         if (r != STORE_OK)
             return r;
-        s->c->prepared[id] = true;
+        s->c->prepared |= UINT64_C(1) << id;
     }
     return finish(s, PQexecPrepared(s->c->conn, name, p->n, p->values, p->lengths, p->formats, 0),
                   what, out);
@@ -1662,7 +1397,7 @@ pg_close(struct store *st)
 
     if (s == NULL)
         return;
-    pool_detach(s->pool);
+    pg_pool_detach(s->pool);
     free(s);
 }
 
@@ -1706,7 +1441,8 @@ store_postgres_open(const char *conninfo, const struct store_options *options, c
         return NULL;
     }
     PQconninfoFree(parsed);
-    if ((s = calloc(1, sizeof(*s))) == NULL || (s->pool = pool_attach(conninfo, options)) == NULL) {
+    if ((s = calloc(1, sizeof(*s))) == NULL ||
+        (s->pool = pg_pool_attach(conninfo, options)) == NULL) {
         snprintf(err, errlen, "out of memory");
         free(s);
         return NULL;
@@ -1748,7 +1484,7 @@ store_postgres_claim_exclusive(const char *conninfo, char *err, size_t errlen)
     PGresult *res;
     bool taken;
 
-    if ((holder = conn_open(conninfo, why, sizeof(why))) == NULL) {
+    if ((holder = pg_conn_open(conninfo, why, sizeof(why))) == NULL) {
         snprintf(err, errlen, "cannot connect to PostgreSQL: %s", why);
         return -1;
     }
@@ -1760,7 +1496,7 @@ store_postgres_claim_exclusive(const char *conninfo, char *err, size_t errlen)
         snprintf(err, errlen,
                  "another rotator is already serving this database; one process "
                  "per database");
-        conn_close(holder);
+        pg_conn_close(holder);
         holder = NULL;
         return -1;
     }
