@@ -3,7 +3,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/file.h>
 #include <unistd.h>
 #include <string.h>
@@ -97,16 +99,45 @@ store_result_text(enum store_result r)
     return "unknown";
 }
 
+/* The path of `file` with every symbolic link and ".." resolved, so that one database has one
+ * lock whatever way it is named. The file itself need not exist yet; its folder must. */
+static int
+canonical_path(const char *file, char *out, size_t outlen)
+{
+    char dir[PATH_MAX], resolved[PATH_MAX];
+    const char *slash = strrchr(file, '/');
+
+    if (realpath(file, resolved) != NULL) {
+        snprintf(out, outlen, "%s", resolved);
+        return 0;
+    }
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash == file ? 1 : slash - file), file);
+    if (realpath(dir, resolved) == NULL)
+        return -1;
+    if ((size_t)snprintf(out, outlen, "%s/%s", resolved, slash ? slash + 1 : file) >= outlen) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
 int
 store_claim_exclusive(const char *url, char *err, size_t errlen)
 {
-    char path[1100], holder[32] = "";
+    char path[PATH_MAX + 16], real[PATH_MAX], holder[32] = "";
     ssize_t n;
     int fd;
 
     if (!has_prefix(url, SQLITE_PREFIX))
         return store_postgres_claim_exclusive(url, err, errlen);
-    snprintf(path, sizeof(path), "%s.serve-lock", url + strlen(SQLITE_PREFIX));
+    if (canonical_path(url + strlen(SQLITE_PREFIX), real, sizeof(real)) != 0) {
+        snprintf(err, errlen, "cannot resolve the database path: %s", strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s.serve-lock", real);
     if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return -1;

@@ -86,3 +86,16 @@ class SingleServerTest(RotatorTestCase):
                              text=True, timeout=30)
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("Address already in use", out.stderr)
+
+    def test_second_server_through_a_symlink_is_refused(self):
+        """Another name for the same SQLite file is the same database."""
+        if not self.server.db_url.startswith("sqlite:"):
+            self.skipTest("symbolic links name SQLite files only")
+        link = self.server.tmpdir / "another-name.db"
+        link.symlink_to(self.server.db_url[len("sqlite:"):])
+        env = dict(self.server.env(), ROTATOR_LISTEN=f"127.0.0.1:{free_port()}",
+                   ROTATOR_DATABASE=f"sqlite:{link}")
+        out = subprocess.run([str(rotator_bin()), "serve"], env=env, capture_output=True,
+                             text=True, timeout=30)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("already serving this database", out.stderr)
