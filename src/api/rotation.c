@@ -74,10 +74,11 @@ api_rotate_user(struct call *c)
     json_t *body = NULL;
     uint8_t id[16];
 
-    if (ids_canonical(c->param, user_id) != 0 || ids_parse(user_id, id) != 0) {
+    if (ids_parse(c->param, id) != 0) {
         reply_error(c, 400, "user id must be a UUID");
         return;
     }
+    ids_format(id, user_id);
     if (memcmp(id, c->principal.claims.sub_id, sizeof(id)) != 0 && !api_is_admin(c)) {
         log_warning("auth", "forbidden: user_id=%s tried to rotate the tokens of user_id=%s",
                     c->principal.claims.sub, user_id);
@@ -171,7 +172,7 @@ out:
 json_t *
 api_security_config_json(const struct security_config *cfg, int64_t now)
 {
-    bool window_open = cfg->global.grace_version != 0 && now < cfg->global.grace_ends_at;
+    bool window_open = revstate_window_open(&cfg->global, now);
 
     return json_pack("{s:I, s:o, s:o, s:o, s:o}", "global_min_token_version",
                      (json_int_t)cfg->global.version, "last_updated_at",

@@ -5,10 +5,8 @@
 
 #include <openssl/crypto.h>
 
-#include "core/token_cache.h"
 #include "util/clock.h"
 #include "util/ids.h"
-#include "util/limits.h"
 #include "util/log.h"
 
 static const struct auth_settings *settings;
@@ -154,15 +152,7 @@ auth_authenticate(const char *access_token, struct principal *out)
     enum token_status status;
     enum revocation_verdict verdict;
 
-    size_t len = strnlen(access_token, LIMIT_TOKEN_MAX + 1);
-
-    if (token_cache_get(access_token, len, &out->claims)) {
-        status = now < out->claims.exp ? TOKEN_VALID : TOKEN_EXPIRED;
-    } else {
-        status = token_verify_access(settings->key, access_token, now, &out->claims);
-        if (status == TOKEN_VALID)
-            token_cache_put(access_token, len, &out->claims);
-    }
+    status = token_verify_access(settings->key, access_token, now, &out->claims);
     if (status != TOKEN_VALID) {
         log_debug("auth", "access token refused: %s", token_status_text(status));
         return AUTH_DENIED;

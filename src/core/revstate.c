@@ -36,11 +36,15 @@ static struct {
 } state = {.lock = PTHREAD_RWLOCK_INITIALIZER};
 
 bool
+revstate_window_open(const struct global_state *g, int64_t now)
+{
+    return g->grace_version != 0 && now < g->grace_ends_at;
+}
+
+bool
 revstate_generation_accepted(const struct global_state *g, int64_t gver, int64_t now)
 {
-    if (gver == g->version)
-        return true;
-    return g->grace_version != 0 && gver == g->grace_version && now < g->grace_ends_at;
+    return gver == g->version || (revstate_window_open(g, now) && gver == g->grace_version);
 }
 
 int

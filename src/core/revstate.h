@@ -30,6 +30,9 @@ enum revocation_verdict {
     REVOCATION_GLOBAL,  /* a global rotation, its grace window (if any) over */
 };
 
+/* Whether the previous generation's grace window is still open at `now`. */
+bool revstate_window_open(const struct global_state *g, int64_t now);
+
 /* The one rule for global generations, shared by access and refresh checks. */
 bool revstate_generation_accepted(const struct global_state *g, int64_t gver, int64_t now);
 

@@ -10,8 +10,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
-#include <uuid/uuid.h>
 
+#include "core/token_cache.h"
+#include "util/ids.h"
 #include "util/limits.h"
 
 static const char ISSUER[] = "rotator";
@@ -133,9 +134,9 @@ copy_uuid_claim(json_t *claims, const char *name, char out[TOKEN_UUID_LEN], uint
 {
     const char *value = json_string_value(json_object_get(claims, name));
 
-    if (value == NULL || strlen(value) != TOKEN_UUID_LEN - 1 || uuid_parse(value, id) != 0)
+    if (value == NULL || ids_parse(value, id) != 0)
         return -1;
-    uuid_unparse_lower(id, out);
+    ids_format(id, out);
     return 0;
 }
 
@@ -151,7 +152,7 @@ get_int_claim(json_t *claims, const char *name, int64_t *out)
 }
 
 static enum token_status
-read_claims(json_t *header, json_t *claims, int64_t now, struct access_claims *out)
+read_claims(json_t *header, json_t *claims, struct access_claims *out)
 {
     const char *alg = json_string_value(json_object_get(header, "alg"));
     const char *iss = json_string_value(json_object_get(claims, "iss"));
@@ -168,7 +169,7 @@ read_claims(json_t *header, json_t *claims, int64_t now, struct access_claims *o
         get_int_claim(claims, "iat", &out->iat) || get_int_claim(claims, "exp", &out->exp))
         return TOKEN_MALFORMED;
     out->admin = strcmp(role, "admin") == 0;
-    return now < out->exp ? TOKEN_VALID : TOKEN_EXPIRED;
+    return TOKEN_VALID;
 }
 
 /* Verification is written out rather than left to libjwt: it is the hot path of every request,
@@ -184,7 +185,12 @@ token_verify_access(const struct signing_key *key, const char *token, int64_t no
     json_t *header = NULL, *claims = NULL;
     enum token_status status = TOKEN_MALFORMED;
 
-    if (len > LIMIT_TOKEN_MAX || (dot1 = memchr(token, '.', len)) == NULL ||
+    if (len > LIMIT_TOKEN_MAX)
+        return TOKEN_MALFORMED;
+    if (token_cache_get(key, token, len, out))
+        return now < out->exp ? TOKEN_VALID : TOKEN_EXPIRED;
+
+    if ((dot1 = memchr(token, '.', len)) == NULL ||
         (dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token))) == NULL)
         return TOKEN_MALFORMED;
     if (!signature_matches(key, token, (size_t)(dot2 - token), dot2 + 1,
@@ -194,10 +200,13 @@ token_verify_access(const struct signing_key *key, const char *token, int64_t no
     header = decode_json_part(token, (size_t)(dot1 - token));
     claims = decode_json_part(dot1 + 1, (size_t)(dot2 - dot1 - 1));
     if (json_is_object(header) && json_is_object(claims))
-        status = read_claims(header, claims, now, out);
+        status = read_claims(header, claims, out);
     json_decref(header);
     json_decref(claims);
-    return status;
+    if (status != TOKEN_VALID)
+        return status;
+    token_cache_put(key, token, len, out);
+    return now < out->exp ? TOKEN_VALID : TOKEN_EXPIRED;
 }
 
 const char *

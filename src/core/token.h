@@ -36,7 +36,8 @@ enum token_status {
 /* Signs `claims` (jti is drawn here). Returns a malloc'd token, or NULL if out of memory. */
 char *token_issue_access(const struct signing_key *key, const struct access_claims *claims);
 
-/* Checks signature, algorithm, claim types and expiry against `now`. Fills `out` when valid. */
+/* Checks signature, algorithm, claim types and expiry against `now`. Fills `out` when valid.
+ * A token this thread already verified with `key` skips to the expiry check (token_cache.h). */
 enum token_status token_verify_access(const struct signing_key *key, const char *token, int64_t now,
                                       struct access_claims *out);
 

@@ -9,6 +9,7 @@
 enum { SLOTS = 4096, TOKEN_MAX = 512 };
 
 struct slot {
+    const struct signing_key *key;
     uint16_t len;
     char token[TOKEN_MAX];
     struct access_claims claims;
@@ -29,21 +30,23 @@ slot_index(const char *token, size_t len)
 }
 
 bool
-token_cache_get(const char *token, size_t len, struct access_claims *out)
+token_cache_get(const struct signing_key *key, const char *token, size_t len,
+                struct access_claims *out)
 {
     const struct slot *s;
 
     if (slots == NULL || len > TOKEN_MAX)
         return false;
     s = &slots[slot_index(token, len)];
-    if (s->len != len || memcmp(s->token, token, len) != 0)
+    if (s->key != key || s->len != len || memcmp(s->token, token, len) != 0)
         return false;
     *out = s->claims;
     return true;
 }
 
 void
-token_cache_put(const char *token, size_t len, const struct access_claims *claims)
+token_cache_put(const struct signing_key *key, const char *token, size_t len,
+                const struct access_claims *claims)
 {
     struct slot *s;
 
@@ -53,6 +56,7 @@ token_cache_put(const char *token, size_t len, const struct access_claims *claim
     if (slots == NULL && (slots = calloc(SLOTS, sizeof(*slots))) == NULL)
         return;
     s = &slots[slot_index(token, len)];
+    s->key = key;
     s->len = (uint16_t)len;
     memcpy(s->token, token, len);
     s->claims = *claims;

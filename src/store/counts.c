@@ -3,12 +3,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-static bool
-grace_open(const struct global_state *g, int64_t now)
-{
-    return g->grace_version != 0 && now < g->grace_ends_at;
-}
-
 /* The user's slot for `gen`, or NULL. */
 static struct gen_slot *
 slot_of(struct user_slots *u, int64_t gen)
@@ -24,7 +18,7 @@ slot_of(struct user_slots *u, int64_t gen)
 static int64_t
 grace_count(const struct global_state *g, int64_t now, struct user_slots *u)
 {
-    struct gen_slot *s = grace_open(g, now) ? slot_of(u, g->grace_version) : NULL;
+    struct gen_slot *s = revstate_window_open(g, now) ? slot_of(u, g->grace_version) : NULL;
 
     return s ? s->count : 0;
 }
@@ -38,7 +32,7 @@ counts_session_added(const struct global_state *g, int64_t now, struct user_slot
     if (s == NULL) {
         /* Take the slot that does not hold the live grace generation. */
         s = &u->slot[0];
-        if (grace_open(g, now) && s->gen == g->grace_version)
+        if (revstate_window_open(g, now) && s->gen == g->grace_version)
             s = &u->slot[1];
         *s = (struct gen_slot){.gen = g->version, .count = 0};
     }
@@ -68,7 +62,7 @@ counts_session_removed(const struct global_state *g, int64_t now, int64_t gen, s
             if (grace_count(g, now, u) > 0)
                 c->both_users--;
         }
-    } else if (grace_open(g, now) && gen == g->grace_version) {
+    } else if (revstate_window_open(g, now) && gen == g->grace_version) {
         c->grace_sessions--;
         if (was_last) {
             c->grace_users--;
@@ -84,7 +78,7 @@ counts_user_cleared(const struct global_state *g, int64_t now, struct user_slots
                     struct live_counts *c)
 {
     struct gen_slot *cur = slot_of(u, g->version);
-    struct gen_slot *grace = grace_open(g, now) ? slot_of(u, g->grace_version) : NULL;
+    struct gen_slot *grace = revstate_window_open(g, now) ? slot_of(u, g->grace_version) : NULL;
     int64_t in_cur = cur ? cur->count : 0;
     int64_t in_grace = grace ? grace->count : 0;
 
@@ -103,7 +97,7 @@ counts_active(const struct global_state *g, int64_t now, const struct live_count
 {
     *sessions = c->cur_sessions;
     *users = c->cur_users;
-    if (grace_open(g, now)) {
+    if (revstate_window_open(g, now)) {
         *sessions += c->grace_sessions;
         *users += c->grace_users - c->both_users;
     }

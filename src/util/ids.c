@@ -10,6 +10,12 @@ ids_new(char out[IDS_TEXT_LEN])
     uuid_t id;
 
     uuid_generate_random(id);
+    ids_format(id, out);
+}
+
+void
+ids_format(const uint8_t id[16], char out[IDS_TEXT_LEN])
+{
     uuid_unparse_lower(id, out);
 }
 
@@ -20,7 +26,7 @@ ids_canonical(const char *text, char out[IDS_TEXT_LEN])
 
     if (ids_parse(text, id) != 0)
         return -1;
-    uuid_unparse_lower(id, out);
+    ids_format(id, out);
     return 0;
 }
 

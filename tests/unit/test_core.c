@@ -253,12 +253,12 @@ test_token_cache(void **unused)
     const char *token = "aaa.bbb.ccc";
 
     (void)unused;
-    assert_false(token_cache_get(token, strlen(token), &out));
-    token_cache_put(token, strlen(token), &CLAIMS);
-    assert_true(token_cache_get(token, strlen(token), &out));
+    assert_false(token_cache_get(test_key(), token, strlen(token), &out));
+    token_cache_put(test_key(), token, strlen(token), &CLAIMS);
+    assert_true(token_cache_get(test_key(), token, strlen(token), &out));
     assert_string_equal(out.sid, CLAIMS.sid);
     /* Same signature, other payload: a miss, never the cached claims. */
-    assert_false(token_cache_get("aab.bbb.ccc", 11, &out));
+    assert_false(token_cache_get(test_key(), "aab.bbb.ccc", 11, &out));
 }
 
 static void
