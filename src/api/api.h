@@ -18,7 +18,6 @@ void api_enable_test_clock(bool enabled);
 /* Helpers shared by the handlers */
 json_t *api_time(int64_t t);
 json_t *api_optional_string(const char *s);
-bool api_is_admin(const struct call *c);
 json_t *api_user_rotation_json(const struct rotation_event *e);
 json_t *api_event_json(const struct rotation_event *e);
 json_t *api_security_config_json(const struct security_config *cfg, int64_t now);

@@ -79,7 +79,7 @@ api_rotate_user(struct call *c)
         return;
     }
     ids_format(id, user_id);
-    if (memcmp(id, c->principal.claims.sub_id, sizeof(id)) != 0 && !api_is_admin(c)) {
+    if (memcmp(id, c->principal.claims.sub_id, sizeof(id)) != 0 && !c->principal.claims.admin) {
         log_warning("auth", "forbidden: user_id=%s tried to rotate the tokens of user_id=%s",
                     c->principal.claims.sub, user_id);
         reply_error(c, 403, "You can only rotate your own tokens");

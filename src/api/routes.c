@@ -50,12 +50,6 @@ api_optional_string(const char *s)
     return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
 }
 
-bool
-api_is_admin(const struct call *c)
-{
-    return c->authenticated && c->principal.claims.admin;
-}
-
 /* Takes the token out of "Authorization: Bearer <token>". */
 static const char *
 bearer_token(struct call *c)
@@ -88,7 +82,6 @@ admit(struct call *c, const struct route *route)
         reply_unauthorized(c, "Invalid, expired or revoked token");
         return false;
     }
-    c->authenticated = true;
     if (route->access == ACCESS_ADMIN && !c->principal.claims.admin) {
         log_warning("auth", "forbidden: user_id=%s is not an admin: %s %s", c->principal.claims.sub,
                     route->method, route->pattern);

@@ -16,9 +16,8 @@
 struct call {
     h2o_req_t *req;
     struct store *store;
-    bool authenticated;
-    struct principal principal;
-    const char *param; /* the {id} segment of the path, NUL-terminated, or NULL */
+    struct principal principal; /* the caller, on routes that need an access token */
+    const char *param;          /* the {id} segment of the path, NUL-terminated, or NULL */
 };
 
 /* Sends `body` (reference stolen) as JSON with `status`. */

@@ -41,34 +41,32 @@ reason_phrase(int status)
     }
 }
 
-void
-reply_json(struct call *c, int status, json_t *body)
+static void
+send_json_text(h2o_req_t *req, int status, const char *text, size_t len)
 {
-    h2o_req_t *req = c->req;
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-
-    json_decref(body);
-    if (text == NULL) {
-        /* Only out of memory gets here; answer without allocating any more. */
-        static const char oom[] = "{\"detail\":\"internal error\"}";
-        status = 500;
-        text = NULL;
-        req->res.status = status;
-        req->res.reason = reason_phrase(status);
-        req->res.content_length = sizeof(oom) - 1;
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                       H2O_STRLIT("application/json"));
-        h2o_send_inline(req, oom, sizeof(oom) - 1);
-        return;
-    }
     req->res.status = status;
     req->res.reason = reason_phrase(status);
-    req->res.content_length = strlen(text);
+    req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    H2O_STRLIT("application/json"));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-store"));
-    h2o_send_inline(req, text, strlen(text));
+    h2o_send_inline(req, text, len);
+}
+
+void
+reply_json(struct call *c, int status, json_t *body)
+{
+    /* Only out of memory leaves no text; that answer needs no allocation. */
+    static const char oom[] = "{\"detail\":\"internal error\"}";
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+    json_decref(body);
+    if (text == NULL) {
+        send_json_text(c->req, 500, oom, sizeof(oom) - 1);
+        return;
+    }
+    send_json_text(c->req, status, text, strlen(text));
     free(text);
 }
 
